@@ -1,0 +1,87 @@
+"""SR-ResNet classifiers (Section IV-E, Table X): timm's ResNet with SE's FC layers replaced by graph reasoning.
+
+Every bottleneck (or basic block) applies `SqueezeReasoningGate` where SE-ResNet applies its SE module.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, register_model
+from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+
+from ..layers import SqueezeReasoningGate
+from ._hub import PAPER_ID, generate_hub_cfgs
+
+__all__ = []
+
+
+def _create_sr_resnet(variant: str, pretrained: bool = False, **kwargs) -> ResNet:
+    kwargs.setdefault("block_args", dict(attn_layer=SqueezeReasoningGate))
+    return build_model_with_cfg(ResNet, variant, pretrained, **kwargs)
+
+
+def _cfg(**kwargs) -> Dict[str, Any]:
+    return {
+        'num_classes': 1000, 'input_size': (3, 224, 224), 'pool_size': (7, 7),
+        'crop_pct': 0.875, 'interpolation': 'bilinear',
+        'mean': IMAGENET_DEFAULT_MEAN, 'std': IMAGENET_DEFAULT_STD,
+        'first_conv': 'conv1', 'classifier': 'fc',
+        'license': 'apache-2.0', 'paper_ids': PAPER_ID,
+        'paper_name': 'Towards Efficient Scene Understanding via Squeeze Reasoning',
+        'origin_url': 'https://github.com/lxtGH/SFSegNets',
+        **kwargs,
+    }
+
+
+default_cfgs = generate_hub_cfgs({
+    'sr_resnet18.in1k': _cfg(),
+    'sr_resnet34.in1k': _cfg(),
+    'sr_resnet50.in1k': _cfg(),
+    'sr_resnet101.in1k': _cfg(),
+    'sr_resnet152.in1k': _cfg(),
+    'sr_resnet50d.in1k': _cfg(first_conv='conv1.0'),
+    'sr_resnext50_32x4d.in1k': _cfg(),
+})
+
+
+@register_model
+def sr_resnet18(pretrained: bool = False, **kwargs) -> ResNet:
+    model_args = dict(block=BasicBlock, layers=(2, 2, 2, 2))
+    return _create_sr_resnet('sr_resnet18', pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def sr_resnet34(pretrained: bool = False, **kwargs) -> ResNet:
+    model_args = dict(block=BasicBlock, layers=(3, 4, 6, 3))
+    return _create_sr_resnet('sr_resnet34', pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def sr_resnet50(pretrained: bool = False, **kwargs) -> ResNet:
+    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3))
+    return _create_sr_resnet('sr_resnet50', pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def sr_resnet101(pretrained: bool = False, **kwargs) -> ResNet:
+    model_args = dict(block=Bottleneck, layers=(3, 4, 23, 3))
+    return _create_sr_resnet('sr_resnet101', pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def sr_resnet152(pretrained: bool = False, **kwargs) -> ResNet:
+    model_args = dict(block=Bottleneck, layers=(3, 8, 36, 3))
+    return _create_sr_resnet('sr_resnet152', pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def sr_resnet50d(pretrained: bool = False, **kwargs) -> ResNet:
+    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3), stem_width=32, stem_type='deep', avg_down=True)
+    return _create_sr_resnet('sr_resnet50d', pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def sr_resnext50_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
+    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
+    return _create_sr_resnet('sr_resnext50_32x4d', pretrained, **dict(model_args, **kwargs))
