@@ -30,3 +30,45 @@ def count_macs(module: nn.Module, input_size: Sequence[int]) -> int:
     finally:
         module.train(was_training)
     return counter.get_total_flops() // 2
+
+
+_PEAK_SCRIPT = """
+import importlib, json, resource, sys, torch
+spec = json.loads(sys.argv[1])
+module, _, name = spec["factory"].partition(":")
+model = getattr(importlib.import_module(module), name)(*spec["args"], **spec["kwargs"]).eval()
+x = torch.randn(*spec["input_size"])
+torch.set_num_threads(spec["threads"])
+def rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+before = rss_kib()
+with torch.no_grad():
+    model(x)
+print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}))
+"""
+
+
+def peak_memory_mib(
+        factory: str,
+        input_size: Sequence[int],
+        args: Sequence = (),
+        kwargs: dict | None = None,
+        threads: int = 1,
+) -> float:
+    """Peak memory (MiB) one inference forward pass adds on the CPU, measured in a fresh process.
+
+    `factory` is "module:callable" (e.g. "timm:create_model") called with `args`/`kwargs`; the result is the peak
+    resident set size during the forward pass minus the resident size just before it (weights and input
+    excluded), so measurements of different models do not disturb each other.
+    """
+    import json
+    import subprocess
+    import sys
+
+    spec = dict(factory=factory, args=list(args), kwargs=kwargs or {}, input_size=list(input_size), threads=threads)
+    code = "import sr_models\n" + _PEAK_SCRIPT
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"peak-memory measurement of {factory}{tuple(args)} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_kib"] / 1024

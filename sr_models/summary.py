@@ -1,0 +1,62 @@
+"""Every registered sr-models model built and run once, with params and multiply-adds beside the paper's numbers.
+
+Usage: python -m sr_models.summary [--filter PATTERN]   (also installed as `sr-models-summary`)
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import timm
+import torch
+
+from .layers import SqueezeReasoning
+from .profile import count_macs, count_params
+
+# (what, our builder, input size, paper params, paper multiply-adds): Tables IV and X
+PAPER_ROWS = [
+    ("Table IV  +SR (GAP), 96x96x512", lambda: SqueezeReasoning(512, squeeze="gap"), (1, 512, 96, 96), 0.26e6, 2.43e9),
+    ("Table IV  +SR (GHP), 96x96x512", lambda: SqueezeReasoning(512, squeeze="ghp"), (1, 512, 96, 96), 0.40e6, 3.64e9),
+    ("Table X   ResNet-50 (timm)", lambda: timm.create_model("resnet50"), (1, 3, 224, 224), 25.56e6, 4.122e9),
+    ("Table X   SRNet-r50 = sr_resnet50", lambda: timm.create_model("sr_resnet50"), (1, 3, 224, 224), 25.64e6, 4.127e9),
+    ("Table X   ResNet-101 (timm)", lambda: timm.create_model("resnet101"), (1, 3, 224, 224), 44.55e6, 7.849e9),
+    ("Table X   SRNet-r101 = sr_resnet101", lambda: timm.create_model("sr_resnet101"), (1, 3, 224, 224), 44.70e6,
+     7.858e9),
+]
+
+
+def registered_models(pattern: str = "*") -> list[str]:
+    """Names of the models this package registers in timm."""
+    return [n for n in timm.list_models(pattern) if timm.models.model_entrypoint(n).__module__.startswith(__package__)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--filter", default="*", help="fnmatch pattern of model names (default: all)")
+    parser.add_argument("--size", type=int, default=128, help="image side for the forward pass of each model")
+    args = parser.parse_args()
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+
+    print("Paper numbers (params, multiply-adds) beside ours:\n")
+    print(f"{'row':40s} {'params':>9s} {'paper':>9s} {'GMACs':>8s} {'paper':>8s}")
+    for what, build, size, paper_params, paper_macs in PAPER_ROWS:
+        module = build()
+        print(f"{what:40s} {count_params(module) / 1e6:8.2f}M {paper_params / 1e6:8.2f}M "
+              f"{count_macs(module, size) / 1e9:8.3f} {paper_macs / 1e9:8.3f}")
+
+    names = registered_models(args.filter)
+    print(f"\n{len(names)} registered models, one forward pass each at {args.size}x{args.size}:\n")
+    print(f"{'model':28s} {'params':>9s} {'GMACs':>8s} {'output':>22s} {'time':>7s}")
+    for name in names:
+        model = timm.create_model(name).eval()
+        x = torch.randn(1, 3, args.size, args.size)
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = model(x)
+        elapsed = time.perf_counter() - start
+        print(f"{name:28s} {count_params(model) / 1e6:8.2f}M {count_macs(model, tuple(x.shape)) / 1e9:8.3f} "
+              f"{str(tuple(out.shape)):>22s} {elapsed:6.2f}s")
+
+
+if __name__ == "__main__":
+    main()

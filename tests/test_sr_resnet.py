@@ -1,0 +1,85 @@
+"""SR-ResNet classifiers (Section IV-E, Table X) in timm's registry."""
+import pytest
+import timm
+import torch
+
+import sr_models  # noqa: F401  (registers the models)
+from sr_models.layers import SqueezeReasoningGate
+from sr_models.profile import count_macs, count_params
+
+FAMILY = ["sr_resnet18", "sr_resnet34", "sr_resnet50", "sr_resnet101", "sr_resnet152", "sr_resnet50d",
+          "sr_resnext50_32x4d"]
+
+
+def test_registry_lists_the_family():
+    assert set(FAMILY) <= set(timm.list_models("sr_*"))
+    assert "sr_resnet50.in1k" in timm.list_models("sr_*", pretrained=True)
+
+
+def test_sr_resnet50_matches_table10_params_and_flops():
+    model = timm.create_model("sr_resnet50")
+    assert count_params(model) == pytest.approx(25.64e6, abs=0.01e6)
+    macs, base = count_macs(model, (1, 3, 224, 224)), count_macs(timm.create_model("resnet50"), (1, 3, 224, 224))
+    assert base < macs <= base * 1.005  # Table X: 4.122 G -> 4.127 G
+
+
+def test_sr_resnet101_matches_table10_params():
+    assert 44.70e6 <= count_params(timm.create_model("sr_resnet101")) < 44.715e6
+
+
+def test_every_block_has_the_gate():
+    model = timm.create_model("sr_resnet50")
+    gates = [m for m in model.modules() if isinstance(m, SqueezeReasoningGate)]
+    assert len(gates) == 16
+    assert "layer4.2.se.reasoning.adjacency.weight" in model.state_dict()
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_create_and_classify(name):
+    model = timm.create_model(name, num_classes=7).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, 7)
+    assert model.num_classes == 7 and model.num_features > 0
+
+
+def test_pretrained_cfg_is_complete():
+    cfg = timm.create_model("sr_resnet50").pretrained_cfg
+    for key in ("input_size", "mean", "std", "crop_pct", "first_conv", "classifier", "license", "paper_ids"):
+        assert cfg.get(key), key
+    assert cfg["hf_hub_id"].endswith("/sr_resnet50.in1k")
+
+
+def test_hub_org_comes_from_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+    code = "import sr_models, timm; print(timm.create_model('sr_resnet18').pretrained_cfg['hf_hub_id'])"
+    env = dict(os.environ, SR_MODELS_HUB_ORG="my-lab")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "my-lab/sr_resnet18.in1k"
+
+
+def test_features_only_at_output_stride_8():
+    model = timm.create_model("sr_resnet50", features_only=True, output_stride=8).eval()
+    assert model.feature_info.reduction() == [2, 4, 8, 8, 8]
+    assert model.feature_info.channels() == [64, 256, 512, 1024, 2048]
+    with torch.no_grad():
+        feats = model(torch.randn(1, 3, 64, 96))
+    assert [tuple(f.shape[1:]) for f in feats][-1] == (2048, 8, 12)
+
+
+def test_gradients_reach_the_gates():
+    # timm zero-initialises the last BN of each block, which feeds the gate: start from a trained-like state
+    model = timm.create_model("sr_resnet18", num_classes=3, zero_init_last=False)
+    model(torch.randn(2, 3, 32, 32)).logsumexp(1).sum().backward()
+    grads = [p.grad for n, p in model.named_parameters() if ".se." in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_sr_resnet_exports():
+    model = timm.create_model("sr_resnet18", num_classes=5).eval()
+    x = torch.randn(1, 3, 64, 64)
+    program = torch.export.export(model, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), model(x))
