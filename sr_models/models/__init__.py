@@ -1,2 +1,2 @@
-"""Model families; importing this module registers them in timm's registry."""
-from .sr_resnet import *  # noqa: F401,F403  (registers sr_resnet*)
+from .sr_resnet import *
+from .srnet import *
