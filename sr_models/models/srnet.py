@@ -159,11 +159,20 @@ def dataset_cfgs(arch: str, **kwargs) -> Dict[str, Dict[str, Any]]:
 
 
 default_cfgs = generate_hub_cfgs({
+    **dataset_cfgs('srnet_resnet18_d8'),
     **dataset_cfgs('srnet_resnet50_d8'),
     **dataset_cfgs('srnet_resnet101_d8'),
+    **dataset_cfgs('fcn_resnet18_d8'),
     **dataset_cfgs('fcn_resnet50_d8'),
     **dataset_cfgs('fcn_resnet101_d8'),
 })
+
+
+@register_model
+def srnet_resnet18_d8(pretrained: bool = False, **kwargs) -> SRNet:
+    """A light SRNet (ResNet-18, 256-wide head) for small data and CPUs; not in the paper."""
+    model_args = dict(backbone='resnet18', context='sr', channels=256)
+    return _create_srnet('srnet_resnet18_d8', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
@@ -176,6 +185,13 @@ def srnet_resnet50_d8(pretrained: bool = False, **kwargs) -> SRNet:
 def srnet_resnet101_d8(pretrained: bool = False, **kwargs) -> SRNet:
     model_args = dict(backbone='resnet101s', context='sr')
     return _create_srnet('srnet_resnet101_d8', pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def fcn_resnet18_d8(pretrained: bool = False, **kwargs) -> SRNet:
+    """The dilated-FCN baseline of `srnet_resnet18_d8`."""
+    model_args = dict(backbone='resnet18', context='none', channels=256)
+    return _create_srnet('fcn_resnet18_d8', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
