@@ -159,10 +159,10 @@ def dataset_cfgs(arch: str, **kwargs) -> Dict[str, Dict[str, Any]]:
 
 
 default_cfgs = generate_hub_cfgs({
-    **dataset_cfgs('srnet_resnet18_d8'),
+    **dataset_cfgs('srnet_resnet18_d8', first_conv='backbone.conv1'),
     **dataset_cfgs('srnet_resnet50_d8'),
     **dataset_cfgs('srnet_resnet101_d8'),
-    **dataset_cfgs('fcn_resnet18_d8'),
+    **dataset_cfgs('fcn_resnet18_d8', first_conv='backbone.conv1'),
     **dataset_cfgs('fcn_resnet50_d8'),
     **dataset_cfgs('fcn_resnet101_d8'),
 })
