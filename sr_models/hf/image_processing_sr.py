@@ -1,0 +1,88 @@
+"""Image processors of the sr-models families, configured from timm's pretrained cfg (one source of preprocessing).
+
+Classifier: resize the short side to `input_size / crop_pct`, centre crop `input_size`, rescale, normalise (timm's
+eval transform). Segmenter: rescale and normalise the whole image at its own size (the paper's whole-image
+inference); `post_process_semantic_segmentation` returns label maps at the requested sizes.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers.image_processing_backends import TorchvisionBackend
+from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, PILImageResampling
+
+__all__ = ["SRResNetImageProcessor", "SRNetImageProcessor", "image_processor_from_pretrained_cfg"]
+
+_RESAMPLE = {
+    "bilinear": PILImageResampling.BILINEAR,
+    "bicubic": PILImageResampling.BICUBIC,
+    "nearest": PILImageResampling.NEAREST,
+}
+
+
+class SRResNetImageProcessor(TorchvisionBackend):
+    """timm's eval transform for the SR-ResNet classifiers: resize short side, centre crop, normalise."""
+
+    resample = PILImageResampling.BICUBIC
+    image_mean = IMAGENET_DEFAULT_MEAN
+    image_std = IMAGENET_DEFAULT_STD
+    size = {"shortest_edge": 256}
+    default_to_square = False
+    crop_size = {"height": 224, "width": 224}
+    do_resize = True
+    do_center_crop = True
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+
+
+class SRNetImageProcessor(TorchvisionBackend):
+    """Whole-image preprocessing for the SRNet segmenters (no resize: the networks take any size)."""
+
+    resample = PILImageResampling.BILINEAR
+    image_mean = IMAGENET_DEFAULT_MEAN
+    image_std = IMAGENET_DEFAULT_STD
+    size = {"height": 1024, "width": 2048}
+    do_resize = False
+    do_center_crop = False
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+
+    def post_process_semantic_segmentation(
+            self,
+            outputs: Any,
+            target_sizes: Sequence[tuple[int, int]] | torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """Label maps (H, W): the argmax of the logits, bilinearly resized first to `target_sizes[i]` if given."""
+        logits = outputs.logits
+        if target_sizes is None:
+            return list(logits.argmax(dim=1))
+        if len(target_sizes) != len(logits):
+            raise ValueError(f"got {len(target_sizes)} target sizes for a batch of {len(logits)} predictions")
+        return [
+            F.interpolate(logit[None], size=tuple(int(s) for s in size), mode="bilinear", align_corners=False)[0]
+            .argmax(dim=0)
+            for logit, size in zip(logits, target_sizes)
+        ]
+
+
+def image_processor_from_pretrained_cfg(pretrained_cfg: Mapping[str, Any], segmentation: bool) -> TorchvisionBackend:
+    """The image processor that applies the eval preprocessing described by timm's `pretrained_cfg`."""
+    common = dict(
+        image_mean=list(pretrained_cfg.get("mean", IMAGENET_DEFAULT_MEAN)),
+        image_std=list(pretrained_cfg.get("std", IMAGENET_DEFAULT_STD)),
+        resample=_RESAMPLE.get(pretrained_cfg.get("interpolation", "bilinear"), PILImageResampling.BILINEAR),
+    )
+    height, width = pretrained_cfg.get("input_size", (3, 224, 224))[1:]
+    if segmentation:
+        return SRNetImageProcessor(size={"height": height, "width": width}, **common)
+    crop_pct = pretrained_cfg.get("crop_pct", 0.875)
+    return SRResNetImageProcessor(
+        size={"shortest_edge": math.floor(min(height, width) / crop_pct)},
+        crop_size={"height": height, "width": width},
+        **common,
+    )
