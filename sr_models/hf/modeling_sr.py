@@ -5,7 +5,6 @@ Weights are stored under timm's own state-dict keys, so a folder saved by either
 from __future__ import annotations
 
 import timm
-from timm.models import model_entrypoint
 from timm.models._pretrained import filter_pretrained_cfg
 import torch
 import torch.nn.functional as F
@@ -19,14 +18,10 @@ from transformers.modeling_outputs import (
 )
 
 from ..losses import SegmentationLoss
+from ..models import list_sr_models
 from .configuration_sr import SRNetConfig, SRResNetConfig
 
 _PREFIX = "timm_model."
-
-
-def sr_models_architectures() -> list[str]:
-    """Every architecture sr-models adds to timm's registry."""
-    return [name for name in timm.list_models() if model_entrypoint(name).__module__.startswith("sr_models.")]
 
 
 class SRPreTrainedModel(PreTrainedModel):
@@ -46,7 +41,7 @@ class SRPreTrainedModel(PreTrainedModel):
             if "Unknown model" in str(e):
                 raise ValueError(
                     f"config.json names architecture {self.config.architecture!r}, which is not in timm's registry; "
-                    f"sr-models registers {', '.join(sr_models_architectures())}") from e
+                    f"sr-models registers {', '.join(list_sr_models())}") from e
             raise
         if self.config.pretrained_cfg is None:
             # timm's `local-dir:` / `hf-hub:` loaders need the pretrained cfg in config.json

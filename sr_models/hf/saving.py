@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Union
 
 import safetensors.torch
-import timm
 from timm.models._hub import save_config_for_hf
 from torch import nn
 
+from ..models import list_sr_models
 from .configuration_sr import SRNetConfig, SRResNetConfig
 from .image_processing_sr import image_processor_from_pretrained_cfg
 
@@ -31,8 +31,7 @@ def is_segmenter(architecture: str) -> bool:
 
 def _architecture(model: nn.Module) -> str:
     architecture = getattr(model, "pretrained_cfg", {}).get("architecture")
-    if not architecture or not timm.is_model(architecture) \
-            or not timm.models.model_entrypoint(architecture).__module__.startswith("sr_models."):
+    if not architecture or architecture not in list_sr_models(architecture):
         raise ValueError(
             f"expected a model created with timm.create_model() from the sr-models registry "
             f"(e.g. 'sr_resnet50', 'srnet_resnet50_d8'), got {type(model).__name__} "
