@@ -63,8 +63,8 @@ def test_gcn_follows_eq5_with_identity_residual():
     gcn = module.reasoning.op
     g = torch.randn(3, 16)
     nodes = g.view(3, 4, 4)  # (N, K, d)
-    a_g = gcn.adjacency.weight[:, :, 0]  # (K, K)
-    w_g = gcn.state.weight[:, :, 0]  # (d, d)
+    a_g = gcn.adjacency.weight  # (K, K)
+    w_g = gcn.state.weight  # (d, d)
     laplacian = torch.eye(4) - a_g
     expected = torch.einsum("ed,nkd->nke", w_g, torch.einsum("jk,nkd->njd", laplacian, nodes))
     bn = gcn.norm
@@ -79,7 +79,7 @@ def test_nodes_are_contiguous_channel_groups():
     gcn = module.reasoning.op
     with torch.no_grad():
         gcn.adjacency.weight.zero_()
-        gcn.state.weight.copy_(torch.eye(4)[:, :, None])
+        gcn.state.weight.copy_(torch.eye(4))
         g = torch.randn(2, 16)
         torch.testing.assert_close(gcn(g), g.relu())
 
@@ -122,3 +122,18 @@ def test_sr_module_exports():
     x = torch.randn(1, 32, 9, 7)
     program = torch.export.export(module, (x,))
     torch.testing.assert_close(program.module()(x), module(x))
+
+
+def test_inplace_gate_matches_and_only_mutates_without_autograd():
+    torch.manual_seed(0)
+    gate = SqueezeReasoningGate(64, inplace=True)
+    x = torch.rand(2, 64, 5, 5)
+    reference = x.clone()
+    with torch.no_grad():
+        out = gate(x)
+    assert out.data_ptr() == x.data_ptr() and not torch.equal(x, reference)  # rescaled in place
+    x = reference.clone().requires_grad_()
+    y = gate(x)  # with autograd the input must stay intact for the backward pass
+    torch.testing.assert_close(y, out)
+    y.sum().backward()
+    assert x.grad is not None and torch.equal(x.detach(), reference)

@@ -67,7 +67,8 @@ class NodeSqueeze(nn.Module):
 class GraphReasoning(nn.Module):
     """Eq. 5: G_out = σ(W_g G_in (I - A_g)) on K nodes of d channels.
 
-    A_g is a 1-D convolution over the node axis (K x K), W_g a 1-D convolution over the node states (d x d).
+    A_g (K x K) mixes the nodes, W_g (d x d) transforms each node's state; both are 1x1 convolutions in the paper,
+    written here as the matrix products they are (one `matmul`, one `linear`: cheap on tiny vectors).
     Input and output are (N, K * d) vectors, node k holding channels [k*d, (k+1)*d).
     """
 
@@ -84,16 +85,17 @@ class GraphReasoning(nn.Module):
         dd = dict(device=device, dtype=dtype)
         self.num_nodes = num_nodes
         self.node_dim = node_dim
-        self.adjacency = nn.Conv1d(num_nodes, num_nodes, 1, bias=False, **dd)  # A_g
-        self.state = nn.Conv1d(node_dim, node_dim, 1, bias=not norm, **dd)  # W_g
-        self.norm = nn.BatchNorm1d(node_dim, **dd) if norm else nn.Identity()
+        self.adjacency = nn.Linear(num_nodes, num_nodes, bias=False, **dd)  # A_g, acts on the node axis
+        self.state = nn.Linear(node_dim, node_dim, bias=not norm, **dd)  # W_g, acts on each node's state
+        self.norm = nn.BatchNorm1d(node_dim, **dd) if norm else None
         self.act = nn.ReLU() if act else nn.Identity()
 
     def forward(self, g: torch.Tensor) -> torch.Tensor:
         nodes = g.reshape(g.shape[0], self.num_nodes, self.node_dim)  # (N, K, d)
-        nodes = nodes - self.adjacency(nodes)  # G (I - A_g)
-        out = self.act(self.norm(self.state(nodes.transpose(1, 2))))  # W_g over node states: (N, d, K)
-        return out.transpose(1, 2).reshape(g.shape[0], -1)
+        out = self.state(nodes - torch.matmul(self.adjacency.weight, nodes))  # W_g G (I - A_g)
+        if self.norm is not None:
+            out = self.norm(out.transpose(1, 2)).transpose(1, 2)  # BN over the d state channels
+        return self.act(out).reshape(g.shape[0], -1)
 
 
 class SelfAttentionReasoning(nn.Module):
@@ -241,16 +243,21 @@ class SqueezeReasoningGate(nn.Module):
     """Section IV-E: SE with its FC layers replaced by graph reasoning: x * sigmoid(Eq. 5 on GAP(x) as K nodes).
 
     Takes `(channels, device=None, dtype=None)` like timm's attention layers, so it plugs into timm's ResNet with
-    `block_args=dict(attn_layer=SqueezeReasoningGate)`.
+    `block_args=dict(attn_layer=SqueezeReasoningGate)`. With `inplace=True`, a forward pass that records no
+    gradient rescales `x` in place (like timm's in-place activations): no new feature map is allocated, which is most
+    of the gate's cost on CPU.
     """
 
-    def __init__(self, channels: int, num_nodes: int = 16, device=None, dtype=None):
+    def __init__(self, channels: int, num_nodes: int = 16, inplace: bool = False, device=None, dtype=None):
         super().__init__()
         if num_nodes < 1 or channels % num_nodes:
             raise ValueError(f"num_nodes={num_nodes} must divide the channels ({channels})")
         self.channels = channels
+        self.inplace = inplace
         self.reasoning = GraphReasoning(num_nodes, channels // num_nodes, norm=False, act=False, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.reasoning(x.mean((2, 3))).sigmoid()
-        return x * gate[:, :, None, None]
+        gate = self.reasoning(x.mean((2, 3))).sigmoid()[:, :, None, None]
+        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
+            return x.mul_(gate)
+        return x * gate

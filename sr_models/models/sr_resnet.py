@@ -4,6 +4,7 @@ Every bottleneck (or basic block) applies `SqueezeReasoningGate` where SE-ResNet
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Dict
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -17,7 +18,7 @@ __all__ = []
 
 
 def _create_sr_resnet(variant: str, pretrained: bool = False, **kwargs) -> ResNet:
-    kwargs.setdefault("block_args", dict(attn_layer=SqueezeReasoningGate))
+    kwargs.setdefault("block_args", dict(attn_layer=partial(SqueezeReasoningGate, inplace=True)))
     return build_model_with_cfg(ResNet, variant, pretrained, **kwargs)
 
 
