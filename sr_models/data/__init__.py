@@ -1,2 +1,7 @@
 """Data sets, their metadata, and transforms."""
-from .metadata import DATASETS, DatasetInfo, get_dataset_info
+from .builder import build_dataset
+from .classification import HFClassificationDataset, ImageFolderClassification
+from .embedded import EMBEDDED, EmbeddedSegmentation
+from .metadata import DATASETS, IGNORE_INDEX, DatasetInfo, get_dataset_info
+from .segmentation import FilePairDataset, HFSegmentationDataset, SegmentationDataset
+from .transforms import SegmentationTransform

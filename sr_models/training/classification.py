@@ -1,0 +1,68 @@
+"""Classification (Section IV-E) as a `Task`: SR-ResNet from timm's registry, CE with label smoothing, top-1/5."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict
+
+import timm
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from timm.data import create_transform, resolve_data_config
+from torch import nn
+
+from ..data import HFClassificationDataset, ImageFolderClassification
+from ..data.builder import load_hf_dataset
+from ..hf import save_pretrained
+from .engine import Task
+from .metrics import topk_correct
+
+__all__ = ["build_classification_task"]
+
+
+def _dataset(data: Dict[str, Any], split: str, transform):
+    if data["name"] == "imagefolder":
+        if not data.get("root"):
+            raise ValueError("data.root is required for data.name='imagefolder'")
+        return ImageFolderClassification(Path(data["root"]), split, transform)
+    if data["name"] == "hf":
+        return HFClassificationDataset(load_hf_dataset(data, split), data.get("image_column", "image"),
+                                       data.get("label_column", "label"), transform)
+    raise ValueError(f"unknown data.name={data['name']!r} for classification; choose 'imagefolder' or 'hf'")
+
+
+def _evaluate(accelerator: Accelerator, model: nn.Module, dataset) -> Dict[str, Any]:
+    """Top-1 / top-5 accuracy (percent) over the validation split, shared among the processes."""
+    hits, count = torch.zeros(2, dtype=torch.long, device=accelerator.device), 0
+    with torch.no_grad():
+        for index in range(accelerator.process_index, len(dataset), accelerator.num_processes):
+            item = dataset[index]
+            logits = model(item["pixel_values"][None].to(accelerator.device))
+            correct = topk_correct(logits, torch.tensor([item["labels"]], device=accelerator.device))
+            hits += torch.tensor([correct[1], correct[5]], device=accelerator.device)
+    hits = accelerator.reduce(hits, "sum").cpu()
+    count = len(dataset)
+    return {"task": "image-classification", "top1": round(100 * hits[0].item() / count, 2),
+            "top5": round(100 * hits[1].item() / count, 2), "eval_images": count}
+
+
+def build_classification_task(cfg: Dict[str, Any]) -> Task:
+    """Model, data, loss and evaluation of a classification config."""
+    data = cfg["data"]
+    probe = _dataset(data, data.get("train_split", "train"), None)
+    label_names = probe.label_names
+    model = timm.create_model(cfg["model"]["name"], num_classes=len(label_names),
+                              pretrained_cfg_overlay=dict(num_classes=len(label_names), label_names=label_names),
+                              **cfg["model"]["args"])
+    data_config = resolve_data_config(data.get("transform", {}), model=model)
+    train_set = _dataset(data, data.get("train_split", "train"), create_transform(**data_config, is_training=True))
+    val_set = _dataset(data, data.get("val_split", "val"), create_transform(**data_config, is_training=False))
+    smoothing = cfg["loss"].get("label_smoothing", 0.0)
+
+    def loss(logits: torch.Tensor, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(logits, batch["labels"], label_smoothing=smoothing)
+
+    def write_outputs(model: nn.Module, dataset, output_dir: Path) -> None:
+        save_pretrained(model, output_dir)
+
+    return Task(model, train_set, val_set, loss, _evaluate, write_outputs)
