@@ -189,3 +189,13 @@ def test_classification_trains_on_a_tiny_image_folder(tmp_path):
     assert metrics["task"] == "image-classification" and 0 <= metrics["top1"] <= 100 and metrics["top5"] == 100
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["architecture"] == "sr_resnet18" and saved["label_names"] == ["green", "red"]
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (REPO / "train" / "configs").glob("*.yaml")))
+def test_every_recipe_is_a_valid_config(recipe, tmp_path):
+    raw = yaml.safe_load((REPO / "train" / "configs" / recipe).read_text())
+    if not __import__("timm").is_model(raw["model"]["name"]):
+        pytest.skip(f"{raw['model']['name']} is not registered yet")
+    overrides = [f"data.root={tmp_path}"] if raw["data"].get("root") else []
+    cfg = load_config(REPO / "train" / "configs" / recipe, overrides)
+    assert cfg["task"] in ("semantic-segmentation", "image-classification") and cfg["max_steps"] > 0

@@ -30,6 +30,7 @@ def segmentation_metrics(confusion: torch.Tensor, label_names: Sequence[str],
         "pixel_accuracy": round(100 * (intersection.sum() / confusion.sum().clamp(min=1)).item(), 2),
         "per_class_iou": per_class,
         "large_object_mIoU": round(sum(large) / len(large), 2) if large else None,
+        "large_object_classes": list(large_object_classes),
     }
 
 
