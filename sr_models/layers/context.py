@@ -8,26 +8,61 @@ from __future__ import annotations
 
 from typing import Callable, Dict
 
-from timm.layers import ConvNormAct
+from functools import partial
+
+from timm.layers import ConvNormAct, NonLocalAttn, SEModule
 from torch import nn
 
+from .aspp import ASPP
+from .asymmetric_non_local import AsymmetricPyramidNonLocal
+from .cgnl import CompactGeneralizedNonLocal
+from .criss_cross import CrissCrossAttention
+from .double_attention import DoubleAttention
+from .ema import EMAUnit
+from .encoding import ContextEncoding
+from .pyramid_pooling import PyramidPoolingModule
 from .squeeze_reasoning import SqueezeReasoning
 
-__all__ = ["CONTEXT_MODULES", "CONTEXT_BLOCKS", "create_context_block", "context_names"]
+__all__ = ["CONTEXT_MODULES", "CONTEXT_BLOCKS", "create_context_block", "create_context_module", "context_names"]
+
+
+def _psp_block(in_channels: int, channels: int, bins=(1, 2, 3, 6)) -> nn.Module:
+    """PSPNet's head: pyramid pooling (branches of `channels`), then a 3x3 conv to `channels`."""
+    ppm = PyramidPoolingModule(in_channels, channels, bins)
+    return nn.Sequential(ppm, ConvNormAct(ppm.out_channels, channels, 3))
+
 
 # name -> factory(channels, **kwargs) of a module that keeps the shape (B, channels, H, W)
 CONTEXT_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "none": lambda channels: nn.Identity(),
     "sr": SqueezeReasoning,
+    "se": partial(SEModule, rd_ratio=1 / 16),
+    "nl": partial(NonLocalAttn, use_scale=True, rd_ratio=1 / 2),
+    "rcca": CrissCrossAttention,
+    "ema": EMAUnit,
+    "a2": DoubleAttention,
+    "cgnl": CompactGeneralizedNonLocal,
+    "enc": ContextEncoding,
+    "ann": AsymmetricPyramidNonLocal,
 }
 
 # name -> factory(in_channels, channels, **kwargs) of a whole block (B, in_channels, H, W) -> (B, channels, H, W)
-CONTEXT_BLOCKS: Dict[str, Callable[..., nn.Module]] = {}
+CONTEXT_BLOCKS: Dict[str, Callable[..., nn.Module]] = {
+    "psp": _psp_block,
+    "aspp": ASPP,
+}
 
 
 def context_names() -> list[str]:
     """Every name `create_context_block` accepts."""
     return sorted({*CONTEXT_MODULES, *CONTEXT_BLOCKS})
+
+
+def create_context_module(name: str, channels: int = 512, **kwargs) -> nn.Module:
+    """The context module `name` alone, (B, channels, H, W) -> same shape (the Table IV "overhead" rows)."""
+    if name not in CONTEXT_MODULES:
+        raise ValueError(f"unknown context module {name!r}; choose one of {sorted(CONTEXT_MODULES)}")
+    return CONTEXT_MODULES[name](channels, **kwargs)
 
 
 def create_context_block(name: str, in_channels: int, channels: int = 512, **kwargs) -> nn.Module:
@@ -40,6 +75,6 @@ def create_context_block(name: str, in_channels: int, channels: int = 512, **kwa
         raise ValueError(f"context='none' takes no options, got {sorted(kwargs)}")
     return nn.Sequential(
         ConvNormAct(in_channels, channels, 3),
-        CONTEXT_MODULES[name](channels, **kwargs),
+        create_context_module(name, channels, **kwargs),
         ConvNormAct(channels, channels, 3),
     )
