@@ -33,19 +33,21 @@ def count_macs(module: nn.Module, input_size: Sequence[int]) -> int:
 
 
 _PEAK_SCRIPT = """
-import importlib, json, resource, sys, torch
+import importlib, json, sys, torch
 spec = json.loads(sys.argv[1])
 module, _, name = spec["factory"].partition(":")
 model = getattr(importlib.import_module(module), name)(*spec["args"], **spec["kwargs"]).eval()
 x = torch.randn(*spec["input_size"])
 torch.set_num_threads(spec["threads"])
-def rss_kib():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() // 1024
-before = rss_kib()
+def status_kib(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak resident size (VmHWM) to the current one
+before = status_kib("VmRSS")
 with torch.no_grad():
     model(x)
-print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}))
+print(json.dumps({"peak_kib": status_kib("VmHWM") - before}))
 """
 
 
@@ -59,8 +61,8 @@ def peak_memory_mib(
     """Peak memory (MiB) one inference forward pass adds on the CPU, measured in a fresh process.
 
     `factory` is "module:callable" (e.g. "timm:create_model") called with `args`/`kwargs`; the result is the peak
-    resident set size during the forward pass minus the resident size just before it (weights and input
-    excluded), so measurements of different models do not disturb each other.
+    resident set size during the forward pass (Linux VmHWM, reset just before it) minus the resident size just
+    before it (weights and input excluded), so measurements of different models do not disturb each other.
     """
     import json
     import subprocess
