@@ -22,6 +22,12 @@ PAPER_ROWS = [
      11.80e6, 108.74e9),
     ("Table IV  +SR (GAP), 96x96x512", lambda: SqueezeReasoning(512, squeeze="gap"), (1, 512, 96, 96), 0.26e6, 2.43e9),
     ("Table IV  +SR (GHP), 96x96x512", lambda: SqueezeReasoning(512, squeeze="ghp"), (1, 512, 96, 96), 0.40e6, 3.64e9),
+    ("Table V   DFv1 (dfseg_dfnet1), 1024x2048", lambda: timm.create_model("dfseg_dfnet1"), (1, 3, 1024, 2048),
+     9.37e6, None),
+    ("Table V   DFv2 + PPM (dfseg_dfnet2)", lambda: timm.create_model("dfseg_dfnet2"), (1, 3, 1024, 2048), 18.83e6,
+     None),
+    ("Table V   SRNet(DFv2) (srnet_dfnet2)", lambda: timm.create_model("srnet_dfnet2"), (1, 3, 1024, 2048), 18.87e6,
+     None),
     ("Table X   ResNet-50 (timm)", lambda: timm.create_model("resnet50"), (1, 3, 224, 224), 25.56e6, 4.122e9),
     ("Table X   SRNet-r50 = sr_resnet50", lambda: timm.create_model("sr_resnet50"), (1, 3, 224, 224), 25.64e6, 4.127e9),
     ("Table X   ResNet-101 (timm)", lambda: timm.create_model("resnet101"), (1, 3, 224, 224), 44.55e6, 7.849e9),
@@ -42,7 +48,7 @@ def main() -> None:
     for what, build, size, paper_params, paper_macs in PAPER_ROWS:
         module = build().to("meta")  # shapes only: counting needs no memory or time
         print(f"{what:40s} {count_params(module) / 1e6:8.2f}M {paper_params / 1e6:8.2f}M "
-              f"{count_macs(module, size) / 1e9:8.3f} {paper_macs / 1e9:8.3f}")
+              f"{count_macs(module, size) / 1e9:8.3f} " + (f"{paper_macs / 1e9:8.3f}" if paper_macs else f"{'-':>8s}"))
 
     names = list_sr_models(args.filter)
     print(f"\n{len(names)} registered models, one forward pass each at {args.size}x{args.size}:\n")
