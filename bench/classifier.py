@@ -6,14 +6,12 @@ the table reports medians and ratios to ResNet-50. Usage: python bench/classifie
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import timm
 import torch
 
 import sr_models  # noqa: F401  (registers sr_resnet50)
-from sr_models.profile import count_macs, count_params, peak_memory_mib
+from sr_models.profile import count_macs, count_params, interleaved_latency_ms, peak_memory_mib
 
 MODELS = ("resnet50", "seresnet50", "sr_resnet50")
 
@@ -33,15 +31,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for batch in args.batch_sizes:
         x = torch.randn(batch, 3, 224, 224)
-        times = {name: [] for name in models}
-        with torch.no_grad():
-            for round_ in range(args.rounds + 2):
-                for name, model in models.items():
-                    start = time.perf_counter()
-                    model(x)
-                    if round_ >= 2:
-                        times[name].append(time.perf_counter() - start)
-        latency = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+        latency = interleaved_latency_ms({name: (lambda m=model: m(x)) for name, model in models.items()},
+                                         args.rounds, warmup=2)
         memory = {name: peak_memory_mib("timm:create_model", (batch, 3, 224, 224), args=(name,),
                                         threads=args.threads) for name in models}
         for name, model in models.items():

@@ -7,15 +7,13 @@ modules alike. Usage: python bench/context_heads.py [--quick] [--rounds N] [--th
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 import sr_models  # noqa: F401
 from sr_models.layers.context import create_context_block, create_context_module
-from sr_models.profile import count_macs, count_params, peak_memory_mib
+from sr_models.profile import count_macs, count_params, interleaved_latency_ms, peak_memory_mib
 
 # Table IV: name -> (kwargs, paper params, paper multiply-adds, paper memory MB); PSP/ASPP are whole blocks
 TABLE4 = {
@@ -79,15 +77,7 @@ def speed(rounds: int, threads: int, images, max_nl_side: int, memory: bool) -> 
         rows = [r for r in SPEED if r != "NL" or max(h, w) <= max_nl_side]
         modules = {r: build(TABLE4[r][0]) for r in rows}
         inputs = {r: torch.randn(1, 2048 if _is_block(TABLE4[r][0]) else 512, h, w) for r in rows}
-        times = {r: [] for r in rows}
-        with torch.no_grad():
-            for round_ in range(rounds + 1):
-                for r in rows:
-                    start = time.perf_counter()
-                    modules[r](inputs[r])
-                    if round_:
-                        times[r].append(time.perf_counter() - start)
-        latency = {r: statistics.median(t) * 1e3 for r, t in times.items()}
+        latency = interleaved_latency_ms({r: (lambda r=r: modules[r](inputs[r])) for r in rows}, rounds)
         peak = {r: peak_memory_mib(_factory(TABLE4[r][0])[0], tuple(inputs[r].shape), *_factory(TABLE4[r][0])[1:],
                                    threads=threads) if memory else float("nan") for r in rows}
         for r in rows:

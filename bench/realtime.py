@@ -6,15 +6,13 @@ Usage: python bench/realtime.py [--quick] [--rounds N] [--threads T] [--output F
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import timm
 import torch
 
 import sr_models  # noqa: F401
-from sr_models.profile import count_macs, count_params, peak_memory_mib
+from sr_models.profile import count_macs, count_params, interleaved_latency_ms, peak_memory_mib
 
 MODELS = {"DFv2 + PPM (dfseg_dfnet2)": "dfseg_dfnet2", "SRNet(DFv2) (srnet_dfnet2)": "srnet_dfnet2"}
 PAPER = {"dfseg_dfnet2": (18.83e6, 55), "srnet_dfnet2": (18.87e6, 65)}  # params, FPS on a 1080 Ti
@@ -32,15 +30,7 @@ def main() -> None:
     rounds = 3 if args.quick else args.rounds
     models = {label: timm.create_model(name, num_classes=19).eval() for label, name in MODELS.items()}
     x = torch.randn(1, 3, height, width)
-    times = {label: [] for label in models}
-    with torch.no_grad():
-        for round_ in range(rounds + 1):
-            for label, model in models.items():
-                start = time.perf_counter()
-                model(x)
-                if round_:
-                    times[label].append(time.perf_counter() - start)
-    latency = {label: statistics.median(t) * 1e3 for label, t in times.items()}
+    latency = interleaved_latency_ms({label: (lambda m=model: m(x)) for label, model in models.items()}, rounds)
     base = next(iter(latency.values()))
     lines = [f"torch {torch.__version__}, {args.threads} threads, CPU inference, batch 1, {height}x{width}, "
              f"{rounds} interleaved rounds (median)", "",

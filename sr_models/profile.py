@@ -74,3 +74,23 @@ def peak_memory_mib(
     if out.returncode:
         raise RuntimeError(f"peak-memory measurement of {factory}{tuple(args)} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
+
+
+@torch.no_grad()
+def interleaved_latency_ms(calls: dict, rounds: int, warmup: int = 1) -> dict:
+    """Median milliseconds of each zero-argument callable in `calls`, timed in interleaved rounds.
+
+    Each round runs every callable once, so machine noise (other processes, frequency changes) hits all of them
+    alike and their ratios stay meaningful on a shared machine.
+    """
+    import statistics
+    import time
+
+    times = {name: [] for name in calls}
+    for round_ in range(warmup + rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}

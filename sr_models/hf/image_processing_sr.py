@@ -23,34 +23,34 @@ _RESAMPLE = {
 }
 
 
-class SRResNetImageProcessor(TorchvisionBackend):
+class _SRImageProcessor(TorchvisionBackend):
+    """Shared defaults: RGB, rescale to [0, 1], normalise with ImageNet statistics."""
+
+    image_mean = IMAGENET_DEFAULT_MEAN
+    image_std = IMAGENET_DEFAULT_STD
+    do_rescale = True
+    do_normalize = True
+    do_convert_rgb = True
+
+
+class SRResNetImageProcessor(_SRImageProcessor):
     """timm's eval transform for the SR-ResNet classifiers: resize short side, centre crop, normalise."""
 
     resample = PILImageResampling.BICUBIC
-    image_mean = IMAGENET_DEFAULT_MEAN
-    image_std = IMAGENET_DEFAULT_STD
     size = {"shortest_edge": 256}
     default_to_square = False
     crop_size = {"height": 224, "width": 224}
     do_resize = True
     do_center_crop = True
-    do_rescale = True
-    do_normalize = True
-    do_convert_rgb = True
 
 
-class SRNetImageProcessor(TorchvisionBackend):
+class SRNetImageProcessor(_SRImageProcessor):
     """Whole-image preprocessing for the SRNet segmenters (no resize: the networks take any size)."""
 
     resample = PILImageResampling.BILINEAR
-    image_mean = IMAGENET_DEFAULT_MEAN
-    image_std = IMAGENET_DEFAULT_STD
     size = {"height": 1024, "width": 2048}
     do_resize = False
     do_center_crop = False
-    do_rescale = True
-    do_normalize = True
-    do_convert_rgb = True
 
     def post_process_semantic_segmentation(
             self,
