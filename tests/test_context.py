@@ -90,3 +90,13 @@ def test_unknown_names_and_wrong_channels_fail_clearly():
     for name in ("rcca", "ema", "a2", "cgnl", "enc", "ann"):
         with pytest.raises(ValueError, match="built for 64 input channels, got 32"):
             create_context_module(name, 64)(torch.randn(1, 32, 5, 5))
+
+
+def test_peak_memory_shows_the_nl_affinity_and_not_the_sr_vector():
+    """NL materialises an HW x HW affinity (96^2 x 96^2 floats = 324 MiB); SR only C-sized vectors."""
+    from sr_models.profile import peak_memory_mib
+
+    factory = "sr_models.layers.context:create_context_module"
+    nl = peak_memory_mib(factory, (1, 512, 96, 96), ("nl", 512))
+    sr = peak_memory_mib(factory, (1, 512, 96, 96), ("sr", 512))
+    assert nl > 9216 ** 2 * 4 / 2 ** 20 > 2 * sr
