@@ -67,33 +67,72 @@ def first_run(tmp_path_factory):
     return _make_run(tmp_path_factory.mktemp("run1"), seed=1, miou=61.5)
 
 
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A real (tiny) training run of train/seg.py's code on the embedded data set."""
+    from sr_models.training import load_config, train
+    from sr_models.training.segmentation import build_segmentation_task
+
+    folder = tmp_path_factory.mktemp("trained")
+    (folder / "tiny.yaml").write_text(yaml.safe_dump({
+        "task": "semantic-segmentation",
+        "model": {"name": "srnet_resnet18_d8", "args": {"backbone": "resnet10t", "channels": 32}},
+        "data": {"name": "embedded", "crop_size": [32, 32], "embedded": {"image_size": 32, "num_images": 8}},
+        "batch_size": 4, "max_steps": 4, "checkpoint_every": 4, "eval": {"mode": "whole", "max_images": 4},
+        "overlays": 1}))
+    train(load_config(folder / "tiny.yaml"), folder / "run", build_segmentation_task)
+    return folder / "run"
+
+
 LOAD_EVERY_DOOR = r"""
 import json, sys, torch, timm, sr_models
 from transformers import AutoModelForSemanticSegmentation, pipeline
 from PIL import Image
-repo_id, local = sys.argv[1], sys.argv[2]
+repo_id, local, tag = sys.argv[1], sys.argv[2], sys.argv[3]
 x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(0))
 with torch.no_grad():
     expected = timm.create_model("local-dir:" + local, pretrained=True).eval()(x)
-    tag = timm.create_model("srnet_resnet18_d8.cityscapes", pretrained=True).eval()(x)
-    hub = timm.create_model("hf-hub:" + repo_id, pretrained=True).eval()(x)
-    hf = AutoModelForSemanticSegmentation.from_pretrained(repo_id).eval()(pixel_values=x).logits
+    loaded = {"hf-hub": timm.create_model("hf-hub:" + repo_id, pretrained=True),
+              "transformers": AutoModelForSemanticSegmentation.from_pretrained(repo_id)}
+    if tag != "-":
+        loaded["registry tag"] = timm.create_model(tag, pretrained=True)
+    report = {}
+    for door, model in loaded.items():
+        out = model.eval()(x) if door != "transformers" else model.eval()(pixel_values=x).logits
+        report[door] = (out - expected).abs().max().item()
 segments = pipeline("image-segmentation", model=repo_id)(Image.new("RGB", (61, 45)))
-print(json.dumps({"tag": (tag - expected).abs().max().item(), "hub": (hub - expected).abs().max().item(),
-                  "hf": (hf - expected).abs().max().item(), "labels": [s["label"] for s in segments]}))
+report["labels"] = [s["label"] for s in segments]
+print(json.dumps(report))
 """
 
 
-@pytest.mark.slow
-def test_publish_then_timm_tag_hf_hub_transformers_and_pipeline_give_the_local_logits(hub, tmp_path, first_run):
-    result = _publish(hub, tmp_path, first_run, "--repo-id", REPO_ID)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert TOKEN not in result.stdout + result.stderr
-    loaded = subprocess.run([sys.executable, "-c", LOAD_EVERY_DOOR, REPO_ID, str(first_run)],
+def _load_every_door(hub, tmp_path, repo_id, local, tag="-"):
+    loaded = subprocess.run([sys.executable, "-c", LOAD_EVERY_DOOR, repo_id, str(local), tag],
                             env=_env(hub, tmp_path), capture_output=True, text=True, timeout=600)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
-    report = json.loads(loaded.stdout.strip().splitlines()[-1])
-    assert report["tag"] == report["hub"] == report["hf"] == 0.0
+    return json.loads(loaded.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_publish_a_trained_run_then_hf_hub_transformers_and_pipeline_give_its_logits(hub, tmp_path, trained_run):
+    repo_id = f"{ORG}/srnet-embedded"
+    result = _publish(hub, tmp_path, trained_run, "--repo-id", repo_id)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert TOKEN not in result.stdout + result.stderr
+    report = _load_every_door(hub, tmp_path, repo_id, trained_run)
+    assert report["hf-hub"] == report["transformers"] == 0.0
+    assert set(report["labels"]) <= {"background", "car", "sign", "truck", "bus", "train"}
+    card = ModelCard(hub.repos[repo_id].commits[hub.repos[repo_id].refs["main"]]["README.md"].content.decode())
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert card.data.eval_results[0].metric_value == metrics["mIoU"] and card.data.datasets == ["embedded"]
+
+
+@pytest.mark.slow
+def test_registry_tag_finds_its_weights_on_the_hub(hub, tmp_path, first_run):
+    result = _publish(hub, tmp_path, first_run, "--repo-id", REPO_ID)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = _load_every_door(hub, tmp_path, REPO_ID, first_run, tag="srnet_resnet18_d8.cityscapes")
+    assert report["registry tag"] == report["hf-hub"] == report["transformers"] == 0.0
     assert set(report["labels"]) <= set(timm.create_model("srnet_resnet18_d8").pretrained_cfg["label_names"])
 
 
