@@ -54,7 +54,6 @@ class LoopbackHub:
         self.repos: Dict[str, Repo] = {}
         self.lfs_objects: Dict[str, bytes] = {}
         self.fail_next: Dict[str, int] = {}
-        self.requests: list = []  # (method, path, headers) of every request, for tests
         self.lock = threading.Lock()
         self._counter = 0
         self.server: Optional[ThreadingHTTPServer] = None
@@ -151,7 +150,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str) -> None:
         path = unquote(urlsplit(self.path).path)
-        self.state.requests.append((method, self.path, dict(self.headers)))
         routes: Tuple[Tuple[str, str, str], ...] = (
             ("POST", r"/api/repos/create", "create_repo"),
             ("POST", r"/api/validate-yaml", "validate_yaml"),

@@ -1,7 +1,7 @@
 """Data sets, their metadata, and transforms."""
 from .builder import build_dataset
-from .classification import HFClassificationDataset, ImageFolderClassification
+from .classification import HFClassificationDataset, ImageFolderClassification, classification_transform
 from .embedded import EMBEDDED, EmbeddedSegmentation
 from .metadata import DATASETS, IGNORE_INDEX, DatasetInfo, get_dataset_info
 from .segmentation import FilePairDataset, HFSegmentationDataset, SegmentationDataset
-from .transforms import SegmentationTransform
+from .transforms import SegmentationTransform, image_to_tensor

@@ -1,27 +1,39 @@
 """Classification data sets (ImageNet or any ImageFolder layout, or `datasets`): items {"pixel_values", "labels"}."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
-import torch
+from timm.data import create_transform, resolve_data_config
+from torch import nn
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
 from .segmentation import read_image
+from .transforms import image_to_tensor
 
-__all__ = ["ImageFolderClassification", "HFClassificationDataset"]
+__all__ = ["ImageFolderClassification", "HFClassificationDataset", "classification_transform"]
+
+
+def classification_transform(cfg: Mapping[str, Any], train: bool, model: Optional[nn.Module] = None) -> Callable:
+    """timm's ImageNet transform (`create_transform`) from `data.transform` (input_size, crop_pct, mean, ...) and,
+    for what it leaves out, the model's pretrained cfg (timm's defaults without a model)."""
+    return create_transform(**resolve_data_config(dict(cfg.get("transform", {})), model=model), is_training=train)
 
 
 class ImageFolderClassification(Dataset):
-    """`root/{split}/{class}/*.jpg|png` (ImageNet's layout): class index = position of the folder name, sorted."""
+    """`root/{split}/{class}/*.jpg|png` (ImageNet's layout): class index = position of the folder name, sorted.
+
+    Without a transform, `pixel_values` is the image as float (3, H, W) in [0, 1].
+    """
 
     def __init__(self, root: Path, split: str, transform: Optional[Callable] = None):
         folder = Path(root) / split
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} does not exist; expected the layout {{root}}/{split}/<class>/<image>")
-        self.folder = ImageFolder(str(folder), loader=lambda path: read_image(Path(path), "RGB"))
-        self.transform = transform
+        self.folder = ImageFolder(str(folder), loader=partial(read_image, mode="RGB"))
+        self.transform = transform or image_to_tensor
 
     @property
     def label_names(self) -> List[str]:
@@ -30,13 +42,13 @@ class ImageFolderClassification(Dataset):
     def __len__(self) -> int:
         return len(self.folder)
 
-    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> Dict[str, Any]:
         image, label = self.folder[index]
-        return {"pixel_values": self.transform(image) if self.transform else image, "labels": label}
+        return {"pixel_values": self.transform(image), "labels": label}
 
 
 class HFClassificationDataset(Dataset):
-    """A `datasets.Dataset` with an image column and an integer label column."""
+    """A `datasets.Dataset` with an image column and an integer label column (names from a `ClassLabel` feature)."""
 
     def __init__(self, dataset, image_column: str = "image", label_column: str = "label",
                  transform: Optional[Callable] = None):
@@ -45,18 +57,20 @@ class HFClassificationDataset(Dataset):
             raise ValueError(f"columns {missing} not in the data set (columns: {dataset.column_names}); "
                              f"set data.image_column / data.label_column")
         self.dataset, self.image_column, self.label_column = dataset, image_column, label_column
-        self.transform = transform
+        self.transform = transform or image_to_tensor
 
     @property
     def label_names(self) -> List[str]:
-        feature = self.dataset.features[self.label_column]
-        names = getattr(feature, "names", None)
+        names = getattr(self.dataset.features[self.label_column], "names", None)
         return list(names) if names else [str(i) for i in range(max(self.dataset[self.label_column]) + 1)]
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
-        row = self.dataset[index]
-        image = row[self.image_column].convert("RGB")
-        return {"pixel_values": self.transform(image) if self.transform else image, "labels": int(row[self.label_column])}
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        try:
+            row = self.dataset[index]
+            image = row[self.image_column].convert("RGB")
+        except (OSError, ValueError) as e:  # datasets decodes images lazily, when the row is read
+            raise OSError(f"cannot read row {index} of the classification data set: {e}") from e
+        return {"pixel_values": self.transform(image), "labels": int(row[self.label_column])}

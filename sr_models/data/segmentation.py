@@ -7,7 +7,7 @@ split changes the benchmark).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -15,9 +15,10 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from .metadata import ADE20K, CAMVID, CITYSCAPES, IGNORE_INDEX, PASCAL_CONTEXT, DatasetInfo
+from .transforms import image_to_tensor
 
 __all__ = [
-    "SegmentationDataset", "FilePairDataset", "HFSegmentationDataset", "read_image", "label_lut",
+    "SegmentationDataset", "FilePairDataset", "HFSegmentationDataset", "read_image", "mask_values", "label_lut",
     "cityscapes", "ade20k", "pascal_context", "camvid", "CITYSCAPES_TRAIN_IDS",
 ]
 
@@ -28,19 +29,38 @@ CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21
                         26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 
 
-def read_image(path: Path, mode: str) -> Image.Image:
-    """Open and decode an image fully, or raise `OSError` naming the file."""
+def read_image(path: Path, mode: Optional[str] = "RGB") -> Image.Image:
+    """Open and decode an image fully (converted to `mode`, or as stored if None), or raise `OSError` naming it."""
     try:
         with Image.open(path) as image:
-            return image.convert(mode)
+            image.load()
+            return image.convert(mode) if mode else image.copy()
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise OSError(f"cannot read image {path}: {e}") from e
+
+
+def mask_values(mask: Union[Image.Image, np.ndarray], source: object) -> np.ndarray:
+    """The raw label values of a label map as uint8 (H, W): pixel values of a grey (L, I;16) map, the indices of a
+    palette (P) map (its colours are ignored), one channel of an RGB map whose channels are equal."""
+    values = np.asarray(mask)
+    if values.ndim == 3:
+        if not (values[..., :3] == values[..., :1]).all():
+            raise ValueError(f"{source}: the label map is colour-coded (mode {getattr(mask, 'mode', values.shape)}); "
+                             f"convert it to a single-channel PNG of label ids")
+        values = values[..., 0]
+    if values.size and (values.min() < 0 or values.max() > 255):
+        raise ValueError(f"{source}: label values {values.min()}..{values.max()} do not fit in 0..255; "
+                         f"map them to train ids first")
+    return values.astype(np.uint8, copy=False)
 
 
 def label_lut(mapping: Mapping[int, int], default: int = IGNORE_INDEX) -> np.ndarray:
     """A 256-entry lookup table raw label -> train id (`default` for every unmapped value)."""
     lut = np.full(256, default, dtype=np.uint8)
     for raw, train_id in mapping.items():
+        raw, train_id = int(raw), int(train_id)
+        if not (0 <= raw <= 255 and 0 <= train_id <= 255):
+            raise ValueError(f"label map entry {raw} -> {train_id}: raw labels and train ids must be in 0..255")
         lut[raw] = train_id
     return lut
 
@@ -80,8 +100,7 @@ class SegmentationDataset(Dataset):
             state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, np.uint64)[0]
             pixels, labels = self.transform(image, mask, torch.Generator().manual_seed(int(state)))
         else:
-            pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
-            labels = torch.from_numpy(np.asarray(mask, dtype=np.int64))
+            pixels, labels = image_to_tensor(image), torch.from_numpy(np.asarray(mask, dtype=np.int64))
         return {"pixel_values": pixels, "labels": labels}
 
 
@@ -99,7 +118,7 @@ class FilePairDataset(SegmentationDataset):
 
     def load(self, index: int) -> Tuple[Image.Image, np.ndarray]:
         image_path, mask_path = self.pairs[index]
-        return read_image(image_path, "RGB"), self.lut[np.asarray(read_image(mask_path, "L"))]
+        return read_image(image_path), self.lut[mask_values(read_image(mask_path, None), mask_path)]
 
 
 def _require_dir(path: Path, layout: str) -> Path:
@@ -167,7 +186,8 @@ def camvid(root: Path, split: str, transform: Optional[Transform] = None) -> Fil
 
 
 class HFSegmentationDataset(SegmentationDataset):
-    """A Hugging Face `datasets.Dataset` with an image column and a label-map column (`label_map` raw -> train id)."""
+    """A Hugging Face `datasets.Dataset` with an image column and a label-map column (`label_map` raw -> train id;
+    without it the stored values are the train ids)."""
 
     def __init__(self, dataset, info: DatasetInfo, image_column: str = "image", label_column: str = "annotation",
                  label_map: Optional[Mapping[int, int]] = None, transform: Optional[Transform] = None):
@@ -184,6 +204,11 @@ class HFSegmentationDataset(SegmentationDataset):
         return len(self.dataset)
 
     def load(self, index: int) -> Tuple[Image.Image, np.ndarray]:
-        row = self.dataset[index]
-        mask = np.asarray(row[self.label_column].convert("L"))
-        return row[self.image_column].convert("RGB"), (self.lut[mask] if self.lut is not None else mask)
+        source = f"row {index} of data set {self.info.name!r}"
+        try:
+            row = self.dataset[index]
+            image = row[self.image_column].convert("RGB")
+        except (OSError, ValueError) as e:  # datasets decodes images lazily, when the row is read
+            raise OSError(f"cannot read {source}: {e}") from e
+        mask = mask_values(row[self.label_column], f"{source}, column {self.label_column!r}")
+        return image, (self.lut[mask] if self.lut is not None else mask)

@@ -11,7 +11,12 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .metadata import IGNORE_INDEX
 
-__all__ = ["SegmentationTransform"]
+__all__ = ["SegmentationTransform", "image_to_tensor"]
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """An RGB PIL image as float (3, H, W) in [0, 1], not normalised (items of data sets without a transform)."""
+    return TF.to_dtype(TF.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
 
 
 class SegmentationTransform:
@@ -33,11 +38,13 @@ class SegmentationTransform:
             std: Sequence[float] = IMAGENET_DEFAULT_STD,
             ignore_index: int = IGNORE_INDEX,
     ):
+        if len(crop_size) != 2 or min(crop_size) < 1:
+            raise ValueError(f"crop_size={list(crop_size)} must be two positive integers [height, width]")
+        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
+            raise ValueError(f"scale_range={list(scale_range)} must be two positive numbers, low <= high")
         self.train = train
         self.crop_size = (int(crop_size[0]), int(crop_size[1]))
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
-        if not 0 < self.scale_range[0] <= self.scale_range[1]:
-            raise ValueError(f"scale_range={list(scale_range)} must be two positive numbers, low <= high")
         self.flip = flip
         self.mean, self.std = list(mean), list(std)
         self.ignore_index = ignore_index
@@ -46,8 +53,9 @@ class SegmentationTransform:
                  generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         pixels = TF.pil_to_tensor(image.convert("RGB"))
         labels = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.uint8))[None]
-        if pixels.shape[-2:] != labels.shape[-2:]:
-            raise ValueError(f"image {tuple(pixels.shape[-2:])} and mask {tuple(labels.shape[-2:])} sizes differ")
+        if labels.ndim != 3 or pixels.shape[-2:] != labels.shape[-2:]:
+            raise ValueError(f"the mask {tuple(mask.shape)} must be (H, W) with the image's size "
+                             f"{tuple(pixels.shape[-2:])}")
         if self.train:
             low, high = self.scale_range
             scale = low + (high - low) * torch.rand((), generator=generator).item()
@@ -56,20 +64,19 @@ class SegmentationTransform:
             labels = TF.resize(labels, size, interpolation=TF.InterpolationMode.NEAREST)
         pixels = TF.normalize(TF.to_dtype(pixels, torch.float32, scale=True), self.mean, self.std)
         if self.train:
-            pixels, labels = self._crop_and_flip(pixels, labels, generator)
+            pixels, labels = self._pad_crop_flip(pixels, labels, generator)
         return pixels, labels[0].long()
 
-    def _crop_and_flip(self, pixels: torch.Tensor, labels: torch.Tensor,
+    def _pad_crop_flip(self, pixels: torch.Tensor, labels: torch.Tensor,
                        generator: Optional[torch.Generator]) -> Tuple[torch.Tensor, torch.Tensor]:
         crop_h, crop_w = self.crop_size
         pad_h, pad_w = max(crop_h - pixels.shape[-2], 0), max(crop_w - pixels.shape[-1], 0)
-        if pad_h or pad_w:
+        if pad_h or pad_w:  # bottom and right, so the image keeps its top-left origin
             pixels = TF.pad(pixels, [0, 0, pad_w, pad_h], fill=0.0)
             labels = TF.pad(labels, [0, 0, pad_w, pad_h], fill=self.ignore_index)
-        top = int(torch.randint(pixels.shape[-2] - crop_h + 1, (), generator=generator).item())
-        left = int(torch.randint(pixels.shape[-1] - crop_w + 1, (), generator=generator).item())
-        pixels = pixels[:, top:top + crop_h, left:left + crop_w]
-        labels = labels[:, top:top + crop_h, left:left + crop_w]
+        top = int(torch.randint(pixels.shape[-2] - crop_h + 1, (), generator=generator))
+        left = int(torch.randint(pixels.shape[-1] - crop_w + 1, (), generator=generator))
+        pixels, labels = TF.crop(pixels, top, left, crop_h, crop_w), TF.crop(labels, top, left, crop_h, crop_w)
         if self.flip and torch.rand((), generator=generator).item() < 0.5:
-            pixels, labels = pixels.flip(-1), labels.flip(-1)
+            pixels, labels = TF.horizontal_flip(pixels), TF.horizontal_flip(labels)
         return pixels, labels
