@@ -18,8 +18,11 @@ __all__ = ["ImageFolderClassification", "HFClassificationDataset", "classificati
 
 def classification_transform(cfg: Mapping[str, Any], train: bool, model: Optional[nn.Module] = None) -> Callable:
     """timm's ImageNet transform (`create_transform`) from `data.transform` (input_size, crop_pct, mean, ...) and,
-    for what it leaves out, the model's pretrained cfg (timm's defaults without a model)."""
-    return create_transform(**resolve_data_config(dict(cfg.get("transform", {})), model=model), is_training=train)
+    for what it leaves out, the model's pretrained cfg (without a model: 224 x 224 and timm's defaults)."""
+    args = dict(cfg.get("transform", {}))
+    if model is None:
+        args.setdefault("input_size", (3, 224, 224))  # the paper's 224 x 224 crop (Section IV-E)
+    return create_transform(**resolve_data_config(args, model=model), is_training=train)
 
 
 class ImageFolderClassification(Dataset):

@@ -65,9 +65,9 @@ def label_lut(mapping: Mapping[int, int], default: int = IGNORE_INDEX) -> np.nda
     return lut
 
 
-def _shift_lut(num_classes: int, ignored: int = 0) -> np.ndarray:
-    """Labels 1..num_classes -> 0..num_classes-1, `ignored` (0 = unlabelled/background) -> 255."""
-    return label_lut({k: k - 1 for k in range(1, num_classes + 1) if k != ignored})
+def _shift_lut(num_classes: int) -> np.ndarray:
+    """Labels 1..num_classes -> 0..num_classes-1; 0 (unlabelled / background) and anything above -> 255."""
+    return label_lut({k: k - 1 for k in range(1, num_classes + 1)})
 
 
 class SegmentationDataset(Dataset):
@@ -89,10 +89,10 @@ class SegmentationDataset(Dataset):
             self.seed = seed
 
     def load(self, index: int) -> Tuple[Image.Image, np.ndarray]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement load(index) -> (image, mask)")
 
     def __len__(self) -> int:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
 
     def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
         image, mask = self.load(index)
@@ -100,7 +100,7 @@ class SegmentationDataset(Dataset):
             state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, np.uint64)[0]
             pixels, labels = self.transform(image, mask, torch.Generator().manual_seed(int(state)))
         else:
-            pixels, labels = image_to_tensor(image), torch.from_numpy(np.asarray(mask, dtype=np.int64))
+            pixels, labels = image_to_tensor(image), torch.tensor(np.asarray(mask), dtype=torch.long)
         return {"pixel_values": pixels, "labels": labels}
 
 

@@ -52,7 +52,7 @@ class SegmentationTransform:
     def __call__(self, image: Image.Image, mask: np.ndarray,
                  generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         pixels = TF.pil_to_tensor(image.convert("RGB"))
-        labels = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.uint8))[None]
+        labels = torch.tensor(np.asarray(mask, dtype=np.uint8))[None]
         if labels.ndim != 3 or pixels.shape[-2:] != labels.shape[-2:]:
             raise ValueError(f"the mask {tuple(mask.shape)} must be (H, W) with the image's size "
                              f"{tuple(pixels.shape[-2:])}")

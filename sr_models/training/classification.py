@@ -8,27 +8,14 @@ import timm
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from timm.data import create_transform, resolve_data_config
 from torch import nn
 
-from ..data import HFClassificationDataset, ImageFolderClassification
-from ..data.builder import load_hf_dataset
+from ..data import build_dataset, classification_transform
 from ..hf import save_pretrained
 from .engine import Task
 from .metrics import topk_correct
 
 __all__ = ["build_classification_task"]
-
-
-def _dataset(data: Dict[str, Any], split: str, transform):
-    if data["name"] == "imagefolder":
-        if not data.get("root"):
-            raise ValueError("data.root is required for data.name='imagefolder'")
-        return ImageFolderClassification(Path(data["root"]), split, transform)
-    if data["name"] == "hf":
-        return HFClassificationDataset(load_hf_dataset(data, split), data.get("image_column", "image"),
-                                       data.get("label_column", "label"), transform)
-    raise ValueError(f"unknown data.name={data['name']!r} for classification; choose 'imagefolder' or 'hf'")
 
 
 def _evaluate(accelerator: Accelerator, model: nn.Module, dataset) -> Dict[str, Any]:
@@ -48,15 +35,14 @@ def _evaluate(accelerator: Accelerator, model: nn.Module, dataset) -> Dict[str, 
 
 def build_classification_task(cfg: Dict[str, Any]) -> Task:
     """Model, data, loss and evaluation of a classification config."""
-    data = cfg["data"]
-    probe = _dataset(data, data.get("train_split", "train"), None)
-    label_names = probe.label_names
+    data = {**cfg["data"], "task": "classification"}
+    train_split, val_split = data.get("train_split", "train"), data.get("val_split", "val")
+    label_names = build_dataset(data, train_split, train=False).label_names
     model = timm.create_model(cfg["model"]["name"], num_classes=len(label_names),
                               pretrained_cfg_overlay=dict(num_classes=len(label_names), label_names=label_names),
                               **cfg["model"]["args"])
-    data_config = resolve_data_config(data.get("transform", {}), model=model)
-    train_set = _dataset(data, data.get("train_split", "train"), create_transform(**data_config, is_training=True))
-    val_set = _dataset(data, data.get("val_split", "val"), create_transform(**data_config, is_training=False))
+    train_set = build_dataset(data, train_split, True, transform=classification_transform(data, True, model))
+    val_set = build_dataset(data, val_split, False, transform=classification_transform(data, False, model))
     smoothing = cfg["loss"].get("label_smoothing", 0.0)
 
     def loss(logits: torch.Tensor, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
