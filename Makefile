@@ -21,6 +21,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/classifier.py
+	$(PY) bench/context_heads.py --output bench/results/context_heads.md
+	$(PY) bench/realtime.py --output bench/results/realtime.md
 
 summary: $(STAMP)
 	$(PY) -m sr_models.summary
