@@ -14,7 +14,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from .metadata import ADE20K, CAMVID, CITYSCAPES, IGNORE_INDEX, PASCAL_CONTEXT, DatasetInfo
+from .metadata import ADE20K, CAMVID, CITYSCAPES, CITYSCAPES_TRAIN_IDS, IGNORE_INDEX, PASCAL_CONTEXT, DatasetInfo
 from .transforms import image_to_tensor
 
 __all__ = [
@@ -23,10 +23,6 @@ __all__ = [
 ]
 
 Transform = Callable[..., Tuple[torch.Tensor, torch.Tensor]]
-
-# Cityscapes labelId -> trainId (the 19 evaluated classes; every other id is ignored)
-CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
-                        26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 
 
 def read_image(path: Path, mode: Optional[str] = "RGB") -> Image.Image:

@@ -5,7 +5,7 @@ from typing import Dict, Sequence
 
 import torch
 
-__all__ = ["confusion_matrix", "segmentation_metrics", "topk_correct"]
+__all__ = ["confusion_matrix", "class_iou", "segmentation_metrics", "topk_correct"]
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255):
@@ -15,14 +15,22 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     return torch.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
+def class_iou(confusion: torch.Tensor) -> torch.Tensor:
+    """IoU of each class (float64, unrounded) from a confusion matrix; NaN for a class absent from both the ground
+    truth and the predictions (the official Cityscapes evaluator's rule: such a class is left out of the mean)."""
+    confusion = confusion.double()
+    intersection = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - intersection
+    return torch.where(union > 0, intersection / union.clamp(min=1), torch.full_like(union, float("nan")))
+
+
 def segmentation_metrics(confusion: torch.Tensor, label_names: Sequence[str],
                          large_object_classes: Sequence[str] = ()) -> Dict[str, object]:
     """mIoU (percent) over the classes present in the ground truth or the predictions, per-class IoU, pixel accuracy."""
     confusion = confusion.double()
     intersection = confusion.diag()
-    union = confusion.sum(0) + confusion.sum(1) - intersection
-    present = union > 0
-    iou = torch.where(present, intersection / union.clamp(min=1), torch.zeros_like(union))
+    iou = class_iou(confusion)
+    present = ~iou.isnan()
     per_class = {name: round(100 * iou[i].item(), 2) for i, name in enumerate(label_names) if present[i]}
     large = [per_class[name] for name in large_object_classes if name in per_class]
     return {
