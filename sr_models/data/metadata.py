@@ -6,7 +6,7 @@ from typing import Dict, Tuple
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-IGNORE_INDEX = 255
+from ..constants import IGNORE_INDEX
 
 
 def _bit_palette(n: int) -> Tuple[Tuple[int, int, int], ...]:
