@@ -205,3 +205,19 @@ def test_demo_and_publish_answer_with_one_error_line(tmp_path):
                    cwd=tmp_path)
     assert publish.returncode == 1 and len(publish.stderr.strip().splitlines()) == 1
     assert publish.stderr.startswith("error: ") and str(tmp_path / "absent") in publish.stderr
+
+
+def test_a_label_map_of_the_wrong_size_names_its_file(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from sr_models.data import build_dataset
+
+    for folder, size in (("val", (48, 32)), ("valannot", (40, 32))):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.zeros((size[1], size[0], 3 if folder == "val" else 1), np.uint8).squeeze()).save(
+            tmp_path / folder / "0001.png")
+    dataset = build_dataset({"name": "camvid", "root": str(tmp_path)}, "val", train=False)
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'valannot' / '0001.png'}: the label map is 40x32 but its "
+                                         r"image is 48x32"):
+        dataset[0]
