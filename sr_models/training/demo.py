@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSemanticSegmentation
 
+from ..cli_errors import add_debug_flag, reported_errors
 from ..data.embedded import EMBEDDED
 from .config import load_config
 
@@ -57,21 +58,26 @@ class Job:
     output_dir: Path
     process: Optional[subprocess.Popen] = None
 
+    @property
+    def log(self) -> Path:
+        return self.output_dir.with_name(f"{self.output_dir.name}.log")
+
     def steps_done(self) -> int:
-        log = self.output_dir / "train.log"
+        log = self.log
         steps = _STEP.findall(log.read_text(errors="replace")) if log.is_file() else []
         return int(steps[-1]) if steps else 0
 
 
 def launch(config: Path, job: Job, overrides: List[str], threads: int) -> subprocess.Popen:
-    """Start `accelerate launch train/seg.py` (one CPU process) with its output going to `<output_dir>/train.log`."""
+    """Start `accelerate launch train/seg.py` (one CPU process, replacing an earlier demo run in its folder) with its
+    output going to `<output_dir>.log`."""
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "train" / "seg.py"),
-               "--config", str(config), "--output-dir", str(job.output_dir)]
+               "--config", str(config), "--output-dir", str(job.output_dir), "--overwrite"]
     for item in [*overrides, f"seed={job.seed}"]:
         command += ["--set", item]
-    job.output_dir.mkdir(parents=True, exist_ok=True)
-    log = (job.output_dir / "train.log").open("w")
+    job.output_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = job.log.open("w")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
@@ -93,8 +99,8 @@ def run_all(jobs: List[Job], config: Path, overrides: List[str], parallel: int, 
                 if job.process.poll() is not None:
                     running.remove(job)
                     if job.process.returncode != 0:
-                        raise SystemExit(f"error: run {job.run} seed {job.seed} failed (exit "
-                                         f"{job.process.returncode}; see {job.output_dir / 'train.log'})")
+                        raise RuntimeError(f"run {job.run} seed {job.seed} failed (exit {job.process.returncode}; "
+                                           f"see {job.log})")
             for run, bar in bars.items():
                 bar.update(sum(j.steps_done() for j in jobs if j.run == run) - bar.n)
     finally:
@@ -157,7 +163,7 @@ def _names(text: str, choices: Sequence[str], flag: str) -> List[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in choices]
     if not names or unknown:
-        raise SystemExit(f"error: {flag} {text!r} must list some of {', '.join(choices)} (command line)")
+        raise ValueError(f"{flag} {text!r} must list some of {', '.join(choices)} (command line)")
     return names
 
 
@@ -170,21 +176,28 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config overrides for every run, e.g. --set max_steps=50")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
+    with reported_errors(args.debug):
+        run_demo(args)
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    """Train every head on every seed, print the table and the orderings, check the reload (module docstring)."""
     if not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", args.seeds):
-        raise SystemExit(f"error: --seeds {args.seeds!r} must be comma-separated integers (command line)")
+        raise ValueError(f"--seeds {args.seeds!r} must be comma-separated integers (command line)")
     seeds = list(dict.fromkeys(int(s) for s in args.seeds.split(",")))
     runs = _names(args.runs, list(RUNS), "--runs")
     if args.jobs < 1:
-        raise SystemExit(f"error: --jobs {args.jobs} must be at least 1 (command line)")
+        raise ValueError(f"--jobs {args.jobs} must be at least 1 (command line)")
     start = time.time()
     cfg = load_config(args.config, args.overrides)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     jobs = [Job(run, seed, args.output_dir / run / f"seed_{seed}") for seed in seeds for run in runs]
     print(f"training {', '.join(runs)} on seeds {', '.join(map(str, seeds))}: {len(jobs)} runs of "
-          f"{cfg['max_steps']} steps, {args.jobs} at a time ({threads} thread(s) each); "
-          f"logs in {args.output_dir}/<run>/seed_<s>/train.log", flush=True)
-    run_all(jobs, args.config, args.overrides, args.jobs, threads, cfg["max_steps"])
+          f"{cfg.max_steps} steps, {args.jobs} at a time ({threads} thread(s) each); "
+          f"logs in {args.output_dir}/<run>/seed_<s>.log", flush=True)
+    run_all(jobs, args.config, args.overrides, args.jobs, threads, cfg.max_steps)
     results = {run: summarize({str(j.seed): json.loads((j.output_dir / "metrics.json").read_text())
                                for j in jobs if j.run == run}) for run in runs}
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=2))
@@ -207,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     difference = check_reload(reload_dir)
     print(f"{reload_dir} reloaded through transformers and timm: max logit difference {difference:.2e}")
     if difference > 1e-5:
-        raise SystemExit(f"error: the transformers and timm reloads disagree ({reload_dir})")
+        raise RuntimeError(f"the transformers and timm reloads of {reload_dir} disagree")
     print(f"overlays: {args.output_dir}/<run>/seed_<s>/overlays/*.png; results: {args.output_dir / 'results.json'}")
 
 
