@@ -50,8 +50,8 @@ class EmbeddedSegmentation(SegmentationDataset):
         super().__init__(EMBEDDED, transform)
         if split not in _SPLITS:
             raise ValueError(f"split={split!r} is not one of {sorted(_SPLITS)}")
-        if image_size < 48:
-            raise ValueError(f"image_size={image_size} is too small for the scenes; use at least 48")
+        if image_size < 32:
+            raise ValueError(f"image_size={image_size} is too small for the scenes; use at least 32")
         self.split, self.seed, self.image_size = split, seed, image_size
         self.num_images = num_images if num_images is not None else (480 if split == "train" else 192)
 
@@ -65,31 +65,40 @@ class EmbeddedSegmentation(SegmentationDataset):
 
     @staticmethod
     def generate(rng: np.random.Generator, size: int) -> Tuple[Image.Image, np.ndarray]:
-        """One scene: (RGB image, uint8 mask of train ids)."""
-        image = rng.normal(110, 18, (size, size, 3))  # textured grey background
-        mask = np.zeros((size, size), np.uint8)
-        vehicle = int(rng.choice(VEHICLES))
-        # the vehicle: a large box, horizontal stripes whose colours do not depend on the class
-        h, w = rng.integers(int(0.45 * size), int(0.7 * size), 2)
-        top, left = rng.integers(0, size - h), rng.integers(0, size - w)
-        base = rng.uniform(60, 200)
-        rows = np.arange(h)[:, None] % 6 < 3
-        stripes = np.where(rows, base, 255 - base)[..., None] + rng.normal(0, 12, (h, w, 3))
-        image[top:top + h, left:left + w] = stripes
-        mask[top:top + h, left:left + w] = vehicle
-        free = mask == 0
-        # signs: small squares in the background, as many as the vehicle's class says, each of a random colour
-        for _ in range(SIGN_COUNTS[vehicle]):
-            colour = np.array(SIGN_COLOURS[int(rng.integers(len(SIGN_COLOURS)))])
-            texture = colour + rng.normal(0, 10, (SIGN_SIZE, SIGN_SIZE, 3))
-            if not _paste(rng, image, mask, free, SIGN_SIZE, SIGN_SIZE, texture, 2):
-                raise RuntimeError(f"no room for {SIGN_COUNTS[vehicle]} signs in a {size}x{size} scene")
-        # cars: small boxes with a yellow checkerboard, recognisable locally; their number is not a cue
-        for _ in range(int(rng.integers(1, 4))):
-            checks = (np.add.outer(np.arange(6), np.arange(10)) % 2)[..., None]
-            texture = np.where(checks, (250, 200, 0), (60, 50, 0)) + rng.normal(0, 10, (6, 10, 3))
-            _paste(rng, image, mask, free, 6, 10, texture, 1)
-        return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)), mask
+        """One scene: (RGB image, uint8 mask of train ids); drawn again if its signs found no room (small images)."""
+        for _ in range(100):
+            scene = _compose(rng, size)
+            if scene is not None:
+                return scene
+        raise RuntimeError(f"no room for the signs in a {size}x{size} scene after 100 draws")
+
+
+def _compose(rng: np.random.Generator, size: int) -> Optional[Tuple[Image.Image, np.ndarray]]:
+    """One draw of a scene (see the module docstring), or None if a sign found no room."""
+    image = rng.normal(110, 18, (size, size, 3))  # textured grey background
+    mask = np.zeros((size, size), np.uint8)
+    vehicle = int(rng.choice(VEHICLES))
+    # the vehicle: a large box, horizontal stripes whose colours do not depend on the class
+    h, w = rng.integers(int(0.45 * size), int(0.7 * size), 2)
+    top, left = rng.integers(0, size - h), rng.integers(0, size - w)
+    base = rng.uniform(60, 200)
+    rows = np.arange(h)[:, None] % 6 < 3
+    stripes = np.where(rows, base, 255 - base)[..., None] + rng.normal(0, 12, (h, w, 3))
+    image[top:top + h, left:left + w] = stripes
+    mask[top:top + h, left:left + w] = vehicle
+    free = mask == 0
+    # signs: small squares in the background, as many as the vehicle's class says, each of a random colour
+    for _ in range(SIGN_COUNTS[vehicle]):
+        colour = np.array(SIGN_COLOURS[int(rng.integers(len(SIGN_COLOURS)))])
+        texture = colour + rng.normal(0, 10, (SIGN_SIZE, SIGN_SIZE, 3))
+        if not _paste(rng, image, mask, free, SIGN_SIZE, SIGN_SIZE, texture, 2):
+            return None
+    # cars: small boxes with a yellow checkerboard, recognisable locally; their number is not a cue
+    for _ in range(int(rng.integers(1, 4))):
+        checks = (np.add.outer(np.arange(6), np.arange(10)) % 2)[..., None]
+        texture = np.where(checks, (250, 200, 0), (60, 50, 0)) + rng.normal(0, 10, (6, 10, 3))
+        _paste(rng, image, mask, free, 6, 10, texture, 1)
+    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)), mask
 
 
 def _paste(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray, free: np.ndarray, h: int, w: int,

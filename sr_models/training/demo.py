@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -198,13 +199,16 @@ def run_demo(args: argparse.Namespace) -> None:
           f"{cfg.max_steps} steps, {args.jobs} at a time ({threads} thread(s) each); "
           f"logs in {args.output_dir}/<run>/seed_<s>.log", flush=True)
     run_all(jobs, args.config, args.overrides, args.jobs, threads, cfg.max_steps)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = children.ru_utime + children.ru_stime  # every finished run, launcher included
     results = {run: summarize({str(j.seed): json.loads((j.output_dir / "metrics.json").read_text())
                                for j in jobs if j.run == run}) for run in runs}
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=2))
 
     columns = ["mIoU", *EMBEDDED.large_object_classes, "large objects", "other classes"]
     print(f"\nEmbedded data set, validation split, mIoU % as mean ± std over seeds {', '.join(map(str, seeds))} "
-          f"(like Table I); {time.time() - start:.0f} s in total\n")
+          f"(like Table I);\n{time.time() - start:.0f} s in total, {cpu:.0f} s of CPU time in the runs "
+          f"({cpu / (os.cpu_count() or 1):.0f} s on {os.cpu_count()} idle cores)\n")
     print(f"| run | {' | '.join(columns)} |")
     print(f"|---|{'---|' * len(columns)}")
     for run, summary in results.items():

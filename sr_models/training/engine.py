@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup, get_polynomial_decay_schedule_with_warmup
 
+from ..models.warm_start import warm_start_from_resnet
 from .config import Recipe
 
 __all__ = ["Task", "CheckpointError", "train", "latest_checkpoint", "build_optimizer", "build_schedule"]
@@ -103,6 +104,8 @@ def train(cfg: Recipe, output_dir: Path, build_task: Callable[[Recipe], Task], r
     _claim_run_folder(accelerator, output_dir, resume, overwrite)
     set_seed(cfg.seed)
     task = build_task(cfg)
+    if cfg.model.init_from and not resume:  # a resumed run reloads its own weights
+        _warm_start(accelerator, task.model, cfg.model.init_from)
     run = _prepare(accelerator, cfg, task)
     if resume:
         _resume(accelerator, run, output_dir, resume_partial)
@@ -114,6 +117,13 @@ def train(cfg: Recipe, output_dir: Path, build_task: Callable[[Recipe], Task], r
     _write_outputs(accelerator, task, model, metrics, output_dir)
     accelerator.end_training()
     return metrics
+
+
+def _warm_start(accelerator: Accelerator, model: nn.Module, source: str) -> None:
+    """`model.init_from`: the SR-ResNet starts as a pretrained ResNet (sr_models.models.warm_start)."""
+    report = warm_start_from_resnet(model, source)
+    accelerator.print(f"init_from {source}: {len(report['copied'])} tensors copied, {len(report['kept'])} kept "
+                      f"(SR gates set to start as the ResNet's blocks), {len(report['unused'])} unused")
 
 
 def _claim_run_folder(accelerator: Accelerator, output_dir: Path, resume: bool, overwrite: bool) -> None:
