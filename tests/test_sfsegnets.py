@@ -190,3 +190,21 @@ def test_srnet_takes_the_preset_and_refuses_unknown_ones():
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
     with pytest.raises(ValueError, match="sr_preset='paper2' is not one of 'sfsegnets'"):
         timm.create_model("srnet_resnet18_d8", sr_preset="paper2")
+
+
+def test_strided_layout_is_contiguous_with_permuted_squeeze_projections():
+    """Channel j*K + k -> node k in, node-major out: the contiguous module with W_B, W_C rows reordered to
+    k*d + j <- j*K + k computes the same function (capacity identical, weights not interchangeable)."""
+    torch.manual_seed(0)
+    strided = SqueezeReasoning(16, num_nodes=4, node_layout="strided").eval()
+    contiguous = SqueezeReasoning(16, num_nodes=4).eval()
+    contiguous.load_state_dict(strided.state_dict())
+    x = torch.randn(2, 16, 5, 4)
+    with torch.no_grad():
+        assert not torch.allclose(contiguous(x), strided(x), atol=1e-3)  # same weights, another function
+    k_nodes, d = 4, 2
+    order = torch.tensor([j * k_nodes + k for k in range(k_nodes) for j in range(d)])  # new row k*d + j
+    with torch.no_grad():
+        for proj in (contiguous.squeeze.proj_b, contiguous.squeeze.proj_c):
+            proj.weight.copy_(proj.weight[order])
+        torch.testing.assert_close(contiguous(x), strided(x))
