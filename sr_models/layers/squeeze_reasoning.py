@@ -135,7 +135,7 @@ class GraphReasoning(nn.Module):
             out = self.state(nodes + self.adjacency_norm(mixed).relu())  # W_g (G + ReLU(BN_K(A_g G)))
         if self.norm is not None:
             out = self.norm(out.transpose(1, 2)).transpose(1, 2)  # BN over the d state channels
-        return self.act(out).reshape(g.shape[0], -1)
+        return self.act(out).reshape(g.shape[0], self.num_nodes * self.node_dim)
 
 
 class SelfAttentionReasoning(nn.Module):
@@ -171,7 +171,7 @@ class SelfAttentionReasoning(nn.Module):
         affinity = self.query(nodes).transpose(1, 2) @ self.key(nodes)  # (N, K, K): φ^T θ
         affinity = (affinity / math.sqrt(self.node_dim)).softmax(dim=-1)
         out = self.value(nodes) @ affinity.transpose(1, 2)  # ρ(G) A: each node gathers from all nodes
-        return self.act(self.norm(out)).transpose(1, 2).reshape(g.shape[0], -1)
+        return self.act(self.norm(out)).transpose(1, 2).reshape(g.shape[0], self.num_nodes * self.node_dim)
 
 
 class FCReasoning(nn.Module):
