@@ -121,6 +121,15 @@ def test_bad_input_fails_clearly(shape, message):
         SqueezeReasoning(32, num_nodes=4)(torch.randn(*shape))
 
 
+def test_integer_input_fails_clearly_and_empty_batches_pass():
+    module = SqueezeReasoning(32, num_nodes=4).eval()
+    with pytest.raises(TypeError, match="SqueezeReasoning expects a floating-point tensor .* got torch.uint8"):
+        module(torch.zeros(1, 32, 4, 4, dtype=torch.uint8))
+    for reasoning in ("gcn", "sa"):
+        assert SqueezeReasoning(32, num_nodes=4, reasoning=reasoning).eval()(torch.zeros(0, 32, 4, 4)).shape == (
+            0, 32, 4, 4)
+
+
 def test_gate_scales_channels_and_accepts_timm_factory_kwargs():
     torch.manual_seed(0)
     gate = SqueezeReasoningGate(64, device="cpu", dtype=torch.float32)

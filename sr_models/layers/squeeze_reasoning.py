@@ -53,7 +53,10 @@ def to_nodes(g: torch.Tensor, num_nodes: int, node_dim: int, layout: str) -> tor
 
 
 def check_feature_map(x: torch.Tensor, channels: int, who: str) -> None:
-    """Raise a clear error unless `x` is an (N, channels, H, W) tensor."""
+    """Raise a clear error unless `x` is a floating-point (N, channels, H, W) tensor."""
+    if not x.is_floating_point():
+        raise TypeError(f"{who} expects a floating-point tensor (images normalised like its training data), "
+                        f"got {x.dtype}")
     if x.ndim != 4:
         raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}")
     if x.shape[1] != channels:
