@@ -97,3 +97,8 @@ def test_undecodable_values_are_refused_with_the_source():
         decode_image(Image.new("F", (2, 2)), "x.tif")
     with pytest.raises(OSError, match="cannot read image .*missing.png"):
         read_image("missing.png")
+
+
+def test_label_maps_processed_without_rgb_conversion_keep_their_values(processor):
+    mask = Image.fromarray(np.array([[0, 3], [255, 7]], np.uint8))
+    assert processor.process_image(mask, do_convert_rgb=False).flatten().tolist() == [0, 3, 255, 7]

@@ -47,9 +47,12 @@ class _SRImageProcessor(TorchvisionBackend):
     do_convert_rgb = True
 
     def process_image(self, image, do_convert_rgb=None, input_data_format=None, device=None, **kwargs):
-        if isinstance(image, PIL.Image.Image):
+        """Decode one image like the training loaders (`sr_models.data.images`), then transformers' conversion.
+        Inputs processed with `do_convert_rgb=False` (label maps) are left as they are."""
+        convert = self.do_convert_rgb if do_convert_rgb is None else do_convert_rgb
+        if convert and isinstance(image, PIL.Image.Image):
             image, input_data_format = np.array(decode_image(image)), ChannelDimension.LAST
-        elif isinstance(image, (np.ndarray, torch.Tensor)):
+        elif convert and isinstance(image, (np.ndarray, torch.Tensor)):
             layout = input_data_format or (
                 infer_channel_dimension_format(image, num_channels=(1, 3, 4)) if image.ndim == 3 else None)
             axis = -1 if layout == ChannelDimension.LAST else 0
