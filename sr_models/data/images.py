@@ -42,7 +42,7 @@ def decode_image(image: Image.Image, source: object = "image") -> Image.Image:
         values = np.asarray(image).astype(np.int64)
         if values.size and (values.min() < 0 or values.max() > 65535):
             raise ValueError(f"{source}: {image.mode} image values {values.min()}..{values.max()} are not 16-bit")
-        image = Image.fromarray((values >> 8).astype(np.uint8), mode="L")
+        image = Image.fromarray((values >> 8).astype(np.uint8))
     elif image.mode == "F":
         raise ValueError(f"{source}: 32-bit float images (mode F) have no defined range; save them as 8- or 16-bit")
     elif image.mode in _ALPHA_MODES:
