@@ -32,14 +32,14 @@ def _pair(size: Size, name: str, who: str) -> Tuple[int, int]:
 
 
 def _name(model: nn.Module) -> str:
-    return getattr(model, "pretrained_cfg", {}).get("architecture") or type(model).__name__
+    return (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
 
 
 def _check(model: nn.Module, images: torch.Tensor, who: str) -> None:
     """Refuse a training-mode model, a classifier, and images that are not a float (N, C, H, W) batch."""
     if model.training:
         raise ValueError(f"{who} needs the model in eval mode: call model.eval() first")
-    architecture = getattr(model, "pretrained_cfg", {}).get("architecture")
+    architecture = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
     if architecture and timm.is_model(architecture) and not is_segmenter(architecture):
         raise ValueError(f"{who} needs a segmenter; got {architecture} (an image classifier)")
     if not isinstance(images, torch.Tensor):
