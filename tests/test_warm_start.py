@@ -72,3 +72,28 @@ def test_warm_start_errors_name_the_problem(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds none of model.safetensors"):
         warm_start_from_resnet(timm.create_model("sr_resnet18"), tmp_path / "empty")
+
+
+def test_recipe_init_from_starts_the_training_from_the_resnet(tmp_path):
+    """`model.init_from` in a recipe: the run starts from the ResNet's weights, with the gates set as documented."""
+    from safetensors.torch import load_file
+
+    from sr_models.training import recipe_from_dict
+    from sr_models.training.engine import train
+    from sr_models.training.segmentation import build_segmentation_task
+
+    resnet = _resnet("resnet18")
+    save_file(resnet.state_dict(), tmp_path / "resnet18.safetensors")
+    cfg = recipe_from_dict({
+        "task": "semantic-segmentation",
+        "model": {"name": "srnet_resnet18_d8", "args": {"backbone": "sr_resnet18", "channels": 32},
+                  "init_from": str(tmp_path / "resnet18.safetensors")},
+        "data": {"name": "embedded", "crop_size": [32, 32], "embedded": {"image_size": 32, "num_images": 4}},
+        "optim": {"name": "sgd", "lr": 1e-12, "weight_decay": 0.0},  # a negligible update: what is saved is the start
+        "batch_size": 2, "max_steps": 1, "checkpoint_every": 1, "eval": {"max_images": 1}, "overlays": 0,
+    })
+    train(cfg, tmp_path / "run", build_segmentation_task)
+    saved, theirs = load_file(tmp_path / "run" / "model.safetensors"), resnet.state_dict()
+    assert torch.allclose(saved["backbone.layer3.1.conv2.weight"], theirs["layer3.1.conv2.weight"], atol=1e-8)
+    assert torch.allclose(saved["backbone.layer2.0.bn2.weight"], 2 * theirs["layer2.0.bn2.weight"], atol=1e-8)
+    assert saved["backbone.layer2.0.se.reasoning.state.weight"].abs().max() < 1e-8
