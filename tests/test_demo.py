@@ -21,7 +21,8 @@ def test_summary_is_the_mean_and_sample_std_over_seeds():
 
 
 def test_orderings_hold_only_when_every_pair_agrees():
-    scores = {"sr_gap_fc": [50, 52, 54], "sr_ghp_fc": [55, 51, 56], "sr_gap_gcn": [49, 50, 51], "sr_ghp_gcn": [53, 53, 53]}
+    scores = {"sr_gap_fc": [50, 52, 54], "sr_ghp_fc": [55, 51, 56], "sr_gap_gcn": [49, 50, 51],
+              "sr_ghp_gcn": [53, 53, 53]}
     results = {run: summarize({str(s): _metrics(v) for s, v in enumerate(values)}) for run, values in scores.items()}
     lines = orderings(results)
     # GHP - GAP: +2.0 with FC (2 of 3 seeds), +3.0 with GCN; GCN - FC: -2.0 with GAP, -1.0 with GHP

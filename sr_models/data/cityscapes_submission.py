@@ -39,6 +39,7 @@ def write_label_ids(train_ids: Union[np.ndarray, torch.Tensor], path: Union[str,
 
 
 def submission_name(image_path: Union[str, Path]) -> str:
-    """`aachen_000000_000019_leftImg8bit.png` -> `aachen_000000_000019_labelIds.png` (any other name: `<stem>_labelIds.png`)."""
+    """`aachen_000000_000019_leftImg8bit.png` -> `aachen_000000_000019_labelIds.png`; any other name:
+    `<stem>_labelIds.png`."""
     stem = Path(image_path).stem
     return f"{stem.removesuffix('_leftImg8bit')}_labelIds.png"

@@ -61,7 +61,8 @@ def _cityscapes() -> Tuple[DatasetInfo, Dict[int, int]]:
     try:
         from cityscapesscripts.helpers.labels import labels
     except ImportError as e:  # a dependency of sr-models; only a broken install lands here
-        raise ImportError(f"the Cityscapes label table needs cityscapesscripts (pip install cityscapesscripts): {e}") from e
+        raise ImportError(f"the Cityscapes label table needs cityscapesscripts (pip install cityscapesscripts): "
+                          f"{e}") from e
     evaluated = sorted((label for label in labels if not label.ignoreInEval), key=lambda label: label.trainId)
     info = DatasetInfo(
         name="cityscapes",
