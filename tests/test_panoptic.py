@@ -1,0 +1,144 @@
+"""Panoptic FPN: the semantic branch, the fusion heuristics, PQ against a hand-computed case, train/eval contract."""
+import pytest
+import torch
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+
+from sr_models.models.panoptic_fpn import PanopticFPN, SemanticFPNHead, panoptic_fusion
+from sr_models.training.panoptic_quality import evaluate_panoptic, to_category_instance
+
+CAR, ROAD = 0, 1  # one thing and one stuff category
+
+
+def _pairs(rows):
+    """(H, W, 2) category/instance map from rows of 'c<id>' / 'r' / '.' (void) cells."""
+    cells = [row.split() for row in rows]
+    out = torch.full((len(cells), len(cells[0]), 2), -1, dtype=torch.long)
+    for i, row in enumerate(cells):
+        for j, cell in enumerate(row):
+            if cell.startswith("c"):
+                out[i, j] = torch.tensor([CAR, int(cell[1:])])
+            elif cell == "r":
+                out[i, j] = torch.tensor([ROAD, 9])
+    return out
+
+
+def test_pq_matches_a_hand_computed_case():
+    target = _pairs([
+        "c1 c1 c1 c1 c2 c2 c2 c2",
+        "c1 c1 c1 c1 c2 c2 c2 c2",
+        "c1 c1 c1 c1 c2 c2 c2 c2",
+        "c1 c1 c1 c1 c2 c2 c2 c2",
+        *["r r r r r r r r"] * 4,
+    ])
+    prediction = _pairs([
+        "c1 c1 c1 c1 c2 c2 c2 c2",  # car 1: 12 of car A's 16 pixels, nothing else: IoU 0.75 -> TP
+        "c1 c1 c1 c1 c2 c2 c2 c2",  # car 2: 8 of car B's 16 pixels: IoU 0.5, not > 0.5 -> FP, and B is a FN
+        "c1 c1 c1 c1 . . . .",
+        "r r r r r r r r",  # road: 40 pixels over the true 32: IoU 0.8 -> TP
+        *["r r r r r r r r"] * 4,
+    ])
+    metrics = evaluate_panoptic([prediction], [target], thing_ids=[CAR], stuff_ids=[ROAD])
+    # car: SQ 0.75, RQ 1 / (1 + 0.5 + 0.5) = 0.5, PQ 0.375; road: SQ 0.8, RQ 1, PQ 0.8
+    assert metrics["PQ_th"] == pytest.approx(37.5)
+    assert metrics["SQ_th"] == pytest.approx(75.0)
+    assert metrics["RQ_th"] == pytest.approx(50.0)
+    assert metrics["PQ_st"] == pytest.approx(80.0)
+    assert metrics["PQ"] == pytest.approx((37.5 + 80.0) / 2)
+    assert metrics["SQ"] == pytest.approx((75.0 + 80.0) / 2)
+    assert metrics["RQ"] == pytest.approx(75.0)
+
+
+def test_pq_is_100_for_a_perfect_prediction_and_skips_absent_classes():
+    target = _pairs(["c1 c1 r r", "c1 c1 r r"])
+    metrics = evaluate_panoptic([target.clone()], [target], thing_ids=[CAR, 5], stuff_ids=[ROAD, 7])
+    assert metrics["PQ"] == metrics["PQ_th"] == metrics["PQ_st"] == pytest.approx(100.0)
+    assert set(metrics["per_class_PQ"]) == {CAR, ROAD}  # categories 5 and 7 occur nowhere: not averaged
+
+
+def test_to_category_instance_maps_segments_and_void():
+    seg = torch.tensor([[1, 1, 0], [2, 2, 0]], dtype=torch.int32)
+    pairs = to_category_instance(seg, [dict(id=1, category_id=3), dict(id=2, category_id=4)])
+    assert pairs[..., 0].tolist() == [[3, 3, -1], [4, 4, -1]]
+    assert pairs[..., 1].tolist() == seg.tolist()
+
+
+def _mask(rows, cols, size=8):
+    m = torch.zeros(1, size, size)
+    m[0, rows[0]:rows[1], cols[0]:cols[1]] = 1.0
+    return m
+
+
+def test_fusion_pastes_by_score_drops_covered_and_small_stuff():
+    instances = dict(
+        scores=torch.tensor([0.6, 0.9, 0.8, 0.3]),
+        labels=torch.tensor([2, 1, 1, 1]),  # detector labels: 1..T (0 is background)
+        masks=torch.stack([
+            _mask((0, 4), (0, 4)),  # 0.6: 16 px, 12 of them under the 0.9 instance (75 % > 50 %): dropped
+            _mask((0, 4), (1, 5)),  # 0.9: pasted first
+            _mask((4, 6), (3, 8)),  # 0.8: 10 px, 2 under the 0.9 instance? no: disjoint, pasted whole
+            _mask((6, 8), (0, 8)),  # 0.3: under the score threshold
+        ]),
+    )
+    semantic = torch.zeros(8, 8, dtype=torch.long)  # stuff 0 everywhere ...
+    semantic[6:, :] = 1  # ... stuff 1 on the two bottom rows (16 px) ...
+    semantic[7, 0] = 2  # ... and one pixel of the "thing" class (S = 2)
+    panoptic, segments = panoptic_fusion(instances, semantic, num_thing_classes=2, num_stuff_classes=2,
+                                         stuff_area_threshold=16)
+    assert [(s["category_id"], s["isthing"]) for s in segments] == [(0, True), (0, True), (2, False)]
+    assert segments[0]["score"] == pytest.approx(0.9) and segments[0]["area"] == 16
+    assert segments[1]["area"] == 10
+    # stuff 0 keeps 64 - 16 - 10 - 16 = 22 free pixels (kept); stuff 1 has 15 free pixels (< 16: dropped)
+    assert segments[2]["area"] == 22
+    assert (panoptic[6:] == 0).sum() == 16  # stuff 1 dropped, the thing-class pixel left void
+    assert panoptic[0, 0] == 3 and panoptic[0, 1] == 1
+
+
+@pytest.mark.parametrize("size", [(64, 64), (72, 90)])
+def test_semantic_head_predicts_at_quarter_scale(size):
+    head = SemanticFPNHead(in_channels=32, num_classes=5, channels=32, num_groups=8)
+    h, w = size
+    levels = [torch.randn(2, 32, -(-h // s), -(-w // s)) for s in (4, 8, 16, 32)]
+    assert head(levels).shape == (2, 5, -(-h // 4), -(-w // 4))
+
+
+def _tiny_panoptic(num_things=2, num_stuff=2):
+    backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None, trainable_layers=5)
+    detector = MaskRCNN(backbone, num_classes=num_things + 1, min_size=64, max_size=96)
+    return PanopticFPN(detector, num_stuff_classes=num_stuff, semantic_channels=32, stuff_area_threshold=4)
+
+
+def test_panoptic_fpn_trains_and_predicts_torchvision_style():
+    torch.manual_seed(0)
+    model = _tiny_panoptic()
+    images = [torch.rand(3, 60, 80), torch.rand(3, 50, 70)]
+    targets = []
+    for image in images:
+        h, w = image.shape[-2:]
+        masks = torch.zeros(1, h, w, dtype=torch.uint8)
+        masks[0, 10:40, 20:60] = 1
+        sem = torch.zeros(h, w, dtype=torch.long)
+        sem[10:40, 20:60] = 2  # the thing class
+        sem[45:] = 1
+        targets.append(dict(boxes=torch.tensor([[20.0, 10, 60, 40]]), labels=torch.tensor([1]), masks=masks,
+                            sem_seg=sem))
+    model.train()
+    losses = model(images, targets)
+    assert {"loss_sem_seg", "loss_mask", "loss_classifier", "loss_objectness"} <= set(losses)
+    sum(losses.values()).backward()
+    assert model.semantic_head.classifier.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        outputs = model(images)
+    for image, out in zip(images, outputs):
+        assert out["panoptic_seg"].shape == image.shape[-2:]
+        assert out["sem_seg"].shape == (3, *image.shape[-2:])
+        ids = {s["id"] for s in out["segments_info"]}
+        assert set(out["panoptic_seg"].unique().tolist()) - {0} <= ids
+    assert model.backbone is model.detector.backbone
+
+
+def test_panoptic_fpn_needs_targets_in_training():
+    model = _tiny_panoptic().train()
+    with pytest.raises(ValueError, match="needs targets"):
+        model([torch.rand(3, 32, 32)])
