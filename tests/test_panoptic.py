@@ -142,3 +142,79 @@ def test_panoptic_fpn_needs_targets_in_training():
     model = _tiny_panoptic().train()
     with pytest.raises(ValueError, match="needs targets"):
         model([torch.rand(3, 32, 32)])
+
+
+@pytest.fixture(scope="module")
+def embedded_panoptic(tmp_path_factory):
+    from sr_models.data.embedded_panoptic import write_embedded_panoptic
+
+    root = tmp_path_factory.mktemp("panoptic")
+    annotation_file = write_embedded_panoptic(root, "val", num_images=6)
+    return root, annotation_file
+
+
+def _dataset(root, annotation_file, **kwargs):
+    from sr_models.data.coco_panoptic import COCOPanoptic
+
+    return COCOPanoptic(root / "images" / "val", annotation_file, root / "panoptic_val", **kwargs)
+
+
+def test_embedded_panoptic_round_trips_the_scenes(embedded_panoptic):
+    from sr_models.data.embedded import EMBEDDED, EmbeddedSegmentation
+
+    root, annotation_file = embedded_panoptic
+    dataset = _dataset(root, annotation_file)
+    assert dataset.categories.names == ["car", "truck", "bus", "train", "background", "sign"]
+    scenes = EmbeddedSegmentation("val", num_images=6)
+    for index in range(len(dataset)):
+        image, target = dataset[index]
+        _, mask = scenes.load(index)
+        mask = torch.from_numpy(mask).long()
+        assert image.shape == (3, *mask.shape) and 0 <= image.min() and image.max() <= 1
+        # one instance per vehicle and per car, each mask inside its class's pixels, together covering them all
+        names = [EMBEDDED.label_names.index(dataset.categories.names[label - 1]) for label in target["labels"]]
+        for instance, train_id in zip(target["masks"].bool(), names):
+            assert (mask[instance] == train_id).all()
+        things = torch.isin(mask, torch.tensor([1, 3, 4, 5]))
+        assert torch.equal(target["masks"].bool().any(0), things)
+        assert sum(1 for n in names if n in (3, 4, 5)) == 1
+        # semantic target: stuff 0 (background), 1 (sign), 2 for every thing pixel
+        assert torch.equal(target["sem_seg"] == 2, things)
+        assert torch.equal(target["sem_seg"] == 1, mask == EMBEDDED.label_names.index("sign"))
+        # boxes enclose their masks with pixel-exclusive corners
+        for box, instance in zip(target["boxes"], target["masks"].bool()):
+            ys, xs = torch.nonzero(instance, as_tuple=True)
+            assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        # PQ target: every pixel labelled here, stuff in contiguous ids after the 4 things
+        assert (target["panoptic"][0] >= 0).all()
+        assert set(target["panoptic"][0][mask == 0].unique().tolist()) == {4}
+
+
+def test_panoptic_targets_follow_a_joint_flip(embedded_panoptic):
+    from torchvision.transforms import v2
+
+    root, annotation_file = embedded_panoptic
+    plain = _dataset(root, annotation_file)[0]
+    flipped = _dataset(root, annotation_file, transforms=v2.RandomHorizontalFlip(p=1.0))[0]
+    assert torch.equal(flipped[0], plain[0].flip(-1))
+    for key in ("masks", "sem_seg", "panoptic"):
+        assert torch.equal(flipped[1][key], plain[1][key].flip(-1))
+    width = plain[0].shape[-1]
+    assert torch.equal(flipped[1]["boxes"][:, [0, 2]], width - plain[1]["boxes"][:, [2, 0]])
+
+
+def test_bad_panoptic_annotations_name_the_file_and_record(tmp_path, embedded_panoptic):
+    import json
+
+    root, annotation_file = embedded_panoptic
+    data = json.loads(annotation_file.read_text())
+    data["annotations"][2]["segments_info"][0]["category_id"] = 99
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"bad.json: annotation #2 .*unknown category_id 99"):
+        _dataset(root, bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json is not valid JSON"):
+        _dataset(root, bad)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        _dataset(root, tmp_path / "missing.json")
