@@ -89,9 +89,15 @@ def load_coco(path: str | Path) -> COCO:
 
 
 def detection_transform(train: bool, min_size: int = 800, max_size: int = 1333, flip: bool = True) -> v2.Compose:
-    """mmdetection's 1x pipeline: resize the short side to `min_size` (long side at most `max_size`), flip in
-    training; image, boxes and masks together. Boxes emptied by the resize are dropped with their labels and masks."""
-    ops: List[v2.Transform] = [v2.RandomHorizontalFlip()] if train and flip else []
+    """mmdetection's 1x training pipeline: flip, resize the short side to `min_size` (long side at most
+    `max_size`); image, boxes and masks together, boxes emptied by the resize dropped with their labels and masks.
+
+    Evaluation only converts the image: torchvision's detectors resize inside (`GeneralizedRCNNTransform`, the same
+    sizes) and map their predictions back to the input image, i.e. to the annotation file's coordinates.
+    """
+    if not train:
+        return v2.Compose([v2.ToDtype(torch.float32, scale=True)])
+    ops: List[v2.Transform] = [v2.RandomHorizontalFlip()] if flip else []
     return v2.Compose([*ops, v2.Resize(min_size, max_size=max_size), v2.ToDtype(torch.float32, scale=True),
                        v2.SanitizeBoundingBoxes()])
 
