@@ -97,6 +97,8 @@ def detection_transform(train: bool, min_size: int = 800, max_size: int = 1333, 
     """
     if not train:
         return v2.Compose([v2.ToDtype(torch.float32, scale=True)])
+    if max_size <= min_size:
+        raise ValueError(f"max_size={max_size} must be larger than min_size={min_size} (the long-side cap)")
     ops: List[v2.Transform] = [v2.RandomHorizontalFlip()] if flip else []
     return v2.Compose([*ops, v2.Resize(min_size, max_size=max_size), v2.ToDtype(torch.float32, scale=True),
                        v2.SanitizeBoundingBoxes()])
@@ -120,9 +122,11 @@ class CocoInstances(Dataset):
         """Labels are category ids; torchvision's `num_classes` counts the background (0) too."""
         return max(self.categories) + 1
 
-    def set_epoch(self, epoch: int, seed: int) -> None:
+    def set_epoch(self, epoch: int, seed: Optional[int] = None) -> None:
         """Augmentations are drawn from (seed, epoch, index): resumed runs replay them exactly."""
-        self.epoch, self.seed = epoch, seed
+        self.epoch = epoch
+        if seed is not None:
+            self.seed = seed
 
     def __len__(self) -> int:
         return len(self.ids)

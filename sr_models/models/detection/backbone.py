@@ -73,13 +73,14 @@ def timm_fpn_backbone(
         context: Optional[str] = None,
         context_args: Optional[Dict[str, Any]] = None,
         out_channels: int = 256,
+        frozen_norm: Optional[bool] = None,
         **backbone_args,
 ) -> TimmFPN:
     """timm `backbone` (features at strides 4-32) + optional context blocks + FPN, torchvision's conventions.
 
     As torchvision's `resnet_fpn_backbone`: a pretrained body gets frozen BatchNorm and `trainable_layers=3`
     (stem and layer1 frozen: mmdetection's `frozen_stages=1, norm_eval=True`); a body trained from scratch keeps
-    BatchNorm and trains all 5.
+    BatchNorm and trains all 5. `frozen_norm` (default: `pretrained`) decides the norms alone.
     """
     if context is not None and context not in CONTEXTS:
         raise ValueError(f"context={context!r} is not one of {sorted(CONTEXTS)} (or None)")
@@ -88,7 +89,8 @@ def timm_fpn_backbone(
         raise ValueError(f"trainable_layers={trainable_layers} must be in [0, 5]")
     body = timm.create_model(backbone, pretrained=pretrained, features_only=True, out_indices=(1, 2, 3, 4),
                              **backbone_args)
-    if pretrained:
+    frozen = pretrained if frozen_norm is None else frozen_norm
+    if frozen:
         body = freeze_batch_norm_2d(body)  # before the context blocks: their own norms train
     if context is not None:
         CONTEXTS[context](body, **(context_args or {}))

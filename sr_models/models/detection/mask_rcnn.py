@@ -2,7 +2,7 @@
 
 Each entrypoint is a line over `_create_mask_rcnn(backbone, context, cascade)`; extra keyword arguments go to
 torchvision's `MaskRCNN` (`min_size`, `max_size`, `box_detections_per_img`, ...), except `trainable_layers`,
-`context_args` and `backbone_args`, which go to `timm_fpn_backbone`.
+`context_args`, `backbone_args` and `frozen_norm`, which go to `timm_fpn_backbone`.
 """
 from __future__ import annotations
 
@@ -26,10 +26,11 @@ def _create_mask_rcnn(
         trainable_layers: Optional[int] = None,
         context_args: Optional[Dict[str, Any]] = None,
         backbone_args: Optional[Dict[str, Any]] = None,
+        frozen_norm: Optional[bool] = None,
         **kwargs,
 ) -> MaskRCNN:
     fpn = timm_fpn_backbone(backbone, pretrained_backbone, trainable_layers, context, context_args,
-                            **(backbone_args or {}))
+                            frozen_norm=frozen_norm, **(backbone_args or {}))
     return (CascadeMaskRCNN if cascade else MaskRCNN)(fpn, num_classes, **kwargs)
 
 
@@ -84,3 +85,14 @@ def cascade_maskrcnn_sr_resnext101_32x4d_fpn(
         num_classes: int = 91, pretrained_backbone: bool = False, **kwargs) -> CascadeMaskRCNN:
     return _create_mask_rcnn("resnext101_32x4d", num_classes, pretrained_backbone, context="sr", cascade=True,
                              **kwargs)
+
+
+# Not in the paper: CPU-sized variants (ResNet-14-T, one bottleneck per stage) for the embedded set, demo and tests
+@register_detector
+def maskrcnn_resnet14t_fpn(num_classes: int = 91, pretrained_backbone: bool = False, **kwargs) -> MaskRCNN:
+    return _create_mask_rcnn("resnet14t", num_classes, pretrained_backbone, **kwargs)
+
+
+@register_detector
+def maskrcnn_sr_resnet14t_fpn(num_classes: int = 91, pretrained_backbone: bool = False, **kwargs) -> MaskRCNN:
+    return _create_mask_rcnn("resnet14t", num_classes, pretrained_backbone, context="sr", **kwargs)
