@@ -4,7 +4,7 @@ import torch
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 
-from sr_models.models.panoptic_fpn import PanopticFPN, SemanticFPNHead, panoptic_fusion
+from sr_models.models.detection.panoptic_fpn import PanopticFPN, SemanticFPNHead, panoptic_fusion
 from sr_models.training.panoptic_quality import evaluate_panoptic, to_category_instance
 
 CAR, ROAD = 0, 1  # one thing and one stuff category
@@ -156,7 +156,7 @@ def embedded_panoptic(tmp_path_factory):
 def _dataset(root, annotation_file, **kwargs):
     from sr_models.data.coco_panoptic import COCOPanoptic
 
-    return COCOPanoptic(root / "images" / "val", annotation_file, root / "panoptic_val", **kwargs)
+    return COCOPanoptic(root / "val", annotation_file, root / "annotations" / "panoptic_val", **kwargs)
 
 
 def test_embedded_panoptic_round_trips_the_scenes(embedded_panoptic):
@@ -186,8 +186,8 @@ def test_embedded_panoptic_round_trips_the_scenes(embedded_panoptic):
             ys, xs = torch.nonzero(instance, as_tuple=True)
             assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
         # PQ target: every pixel labelled here, stuff in contiguous ids after the 4 things
-        assert (target["panoptic"][0] >= 0).all()
-        assert set(target["panoptic"][0][mask == 0].unique().tolist()) == {4}
+        assert (target["panoptic"][..., 0] >= 0).all()
+        assert set(target["panoptic"][..., 0][mask == 0].unique().tolist()) == {4}
 
 
 def test_panoptic_targets_follow_a_joint_flip(embedded_panoptic):
@@ -195,10 +195,12 @@ def test_panoptic_targets_follow_a_joint_flip(embedded_panoptic):
 
     root, annotation_file = embedded_panoptic
     plain = _dataset(root, annotation_file)[0]
-    flipped = _dataset(root, annotation_file, transforms=v2.RandomHorizontalFlip(p=1.0))[0]
+    flipped = _dataset(root, annotation_file, transform=v2.Compose([
+        v2.RandomHorizontalFlip(p=1.0), v2.ToDtype(torch.float32, scale=True)]))[0]
     assert torch.equal(flipped[0], plain[0].flip(-1))
-    for key in ("masks", "sem_seg", "panoptic"):
+    for key in ("masks", "sem_seg"):
         assert torch.equal(flipped[1][key], plain[1][key].flip(-1))
+    assert torch.equal(flipped[1]["panoptic"], plain[1]["panoptic"])  # evaluation target: never transformed
     width = plain[0].shape[-1]
     assert torch.equal(flipped[1]["boxes"][:, [0, 2]], width - plain[1]["boxes"][:, [2, 0]])
 

@@ -4,13 +4,16 @@ The format (Kirillov et al., 2019; the COCO panoptic API): each annotation names
 R + 256 G + 256² B; 0 is unlabelled) and `segments_info` (id, category_id, iscrowd, ...); `categories` say which
 are things (`isthing`). One sample gives what `PanopticFPN` trains on and what PQ is computed against:
 
-    image       tv_tensors.Image, float in [0, 1]
+    image       float (3, H, W) in [0, 1]
     boxes       tv_tensors.BoundingBoxes (XYXY) of the non-crowd thing segments, `labels` 1..T, `masks` (N, H, W)
-    sem_seg     tv_tensors.Mask: stuff classes 0..S-1, S for thing pixels, `ignore_index` for unlabelled ones
-    panoptic    tv_tensors.Mask (2, H, W): (category, segment id) in the model's contiguous ids (things 0..T-1,
-                stuff T..T+S-1; -1 for unlabelled and crowd pixels, which PQ leaves out)
+    sem_seg     tv_tensors.Mask (H, W): stuff classes 0..S-1, S for thing pixels, `ignore_index` for unlabelled ones
+    panoptic    (H, W, 2) int64: (category, segment id) in the model's contiguous ids (things 0..T-1, stuff
+                T..T+S-1; -1 for unlabelled and crowd pixels, which PQ leaves out)
 
-so a `torchvision.transforms.v2` transform (flip, resize) moves them all together.
+A `torchvision.transforms.v2` transform (`detection_transform`: flip, resize) moves the image, boxes, masks and
+`sem_seg` together; `panoptic` is a plain tensor the transforms pass through, for evaluation, where the images are
+not resized (the detector resizes inside and maps its outputs back). Layout as COCO's: `root/<split>/` images,
+`root/annotations/panoptic_<split>.json` and its PNGs in `root/annotations/panoptic_<split>/`.
 """
 from __future__ import annotations
 
@@ -21,14 +24,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
 from torchvision.transforms.v2 import functional as TF
 
-from .metadata import IGNORE_INDEX
+from ..constants import IGNORE_INDEX
+from .coco import DetectionDataset, Target
+from .segmentation import read_image
 
-__all__ = ["COCOPanoptic", "rgb_to_id", "id_to_rgb", "PanopticCategories"]
+__all__ = ["COCOPanoptic", "coco_panoptic", "rgb_to_id", "id_to_rgb", "PanopticCategories"]
 
 
 def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
@@ -70,7 +74,7 @@ class PanopticCategories:
         return len(self.things) + self.stuff_label[category_id]
 
 
-class COCOPanoptic(Dataset):
+class COCOPanoptic(DetectionDataset):
     """Images under `image_dir`, annotations in `annotation_file`, PNGs under `panoptic_dir` (COCO's layout)."""
 
     def __init__(
@@ -78,7 +82,7 @@ class COCOPanoptic(Dataset):
             image_dir: str | Path,
             annotation_file: str | Path,
             panoptic_dir: str | Path,
-            transforms: Optional[Callable] = None,
+            transform: Optional[Callable] = None,
             ignore_index: int = IGNORE_INDEX,
     ):
         self.image_dir, self.panoptic_dir = Path(image_dir), Path(panoptic_dir)
@@ -104,31 +108,43 @@ class COCOPanoptic(Dataset):
                     raise ValueError(f"{where} (image {ann['image_id']}): segment {segment.get('id')} has unknown "
                                      f"category_id {segment.get('category_id')}")
             self.records.append((files[ann["image_id"]], ann))
-        self.transforms = transforms
+        self.transform = transform
         self.ignore_index = ignore_index
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> Tuple[tv_tensors.Image, Dict[str, Any]]:
+    @property
+    def num_classes(self) -> int:
+        """The detector's `num_classes`: the thing classes and the background."""
+        return len(self.categories.things) + 1
+
+    @property
+    def label_names(self) -> Dict[int, str]:
+        """Model category id (things, then stuff) -> name."""
+        return dict(enumerate(self.categories.names))
+
+    def load(self, index: int) -> Tuple[tv_tensors.Image, Target]:
         file_name, ann = self.records[index]
-        image = TF.to_dtype(TF.pil_to_tensor(_open(self.image_dir / file_name, "RGB")), torch.float32, scale=True)
-        ids = torch.from_numpy(rgb_to_id(np.asarray(_open(self.panoptic_dir / ann["file_name"], "RGB"))))
+        image = TF.pil_to_tensor(read_image(self.image_dir / file_name))
+        png = self.panoptic_dir / ann["file_name"]
+        try:
+            with Image.open(png) as segments:
+                ids = torch.from_numpy(rgb_to_id(np.asarray(segments.convert("RGB"))))
+        except OSError as e:
+            raise ValueError(f"cannot read the panoptic PNG {png}: {e}") from None
         if ids.shape != image.shape[-2:]:
-            raise ValueError(f"{self.panoptic_dir / ann['file_name']} is {tuple(ids.shape)}, its image "
-                             f"{self.image_dir / file_name} {tuple(image.shape[-2:])}")
+            raise ValueError(f"{png} is {tuple(ids.shape)}, its image {self.image_dir / file_name} "
+                             f"{tuple(image.shape[-2:])}")
         target = self.encode(ids, ann["segments_info"])
         target["image_id"] = ann["image_id"]
-        image = tv_tensors.Image(image)
-        if self.transforms is not None:
-            image, target = self.transforms(image, target)
-        return image, target
+        return tv_tensors.Image(image), target
 
     def encode(self, ids: torch.Tensor, segments_info: List[Dict[str, Any]]) -> Dict[str, Any]:
         """Segment-id map + segments_info -> the training and evaluation targets (see the module docstring)."""
         cats, num_stuff = self.categories, len(self.categories.stuff)
         sem = torch.full(ids.shape, self.ignore_index, dtype=torch.long)
-        pan = torch.full((2, *ids.shape), -1, dtype=torch.long)
+        pan = torch.full((*ids.shape, 2), -1, dtype=torch.long)
         masks, labels = [], []
         for segment in segments_info:
             region = ids == segment["id"]
@@ -138,10 +154,10 @@ class COCOPanoptic(Dataset):
                 if not segment.get("iscrowd", 0) and region.any():
                     masks.append(region)
                     labels.append(cats.thing_label[category])
-                    pan[0][region], pan[1][region] = cats.contiguous(category), segment["id"]
+                    pan[region] = torch.tensor([cats.contiguous(category), segment["id"]])
             else:
                 sem[region] = cats.stuff_label[category]
-                pan[0][region], pan[1][region] = cats.contiguous(category), segment["id"]
+                pan[region] = torch.tensor([cats.contiguous(category), segment["id"]])
         masks_t = torch.stack(masks) if masks else torch.zeros((0, *ids.shape), dtype=torch.bool)
         boxes = masks_to_boxes(masks_t) if masks else torch.zeros((0, 4))
         boxes[:, 2:] += 1  # pixel-exclusive corners: a one-pixel-wide mask has a box of width 1, as in COCO
@@ -150,13 +166,12 @@ class COCOPanoptic(Dataset):
             labels=torch.tensor(labels, dtype=torch.int64),
             masks=tv_tensors.Mask(masks_t.to(torch.uint8)),
             sem_seg=tv_tensors.Mask(sem),
-            panoptic=tv_tensors.Mask(pan),
+            panoptic=pan,
         )
 
 
-def _open(path: Path, mode: str) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            return image.convert(mode)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {path}: {e}") from None
+def coco_panoptic(root: str | Path, split: str, transform: Optional[Callable] = None) -> COCOPanoptic:
+    """COCO's layout: `root/{split}/`, `root/annotations/panoptic_{split}.json` and `.../panoptic_{split}/`."""
+    root = Path(root)
+    return COCOPanoptic(root / split, root / "annotations" / f"panoptic_{split}.json",
+                        root / "annotations" / f"panoptic_{split}", transform)

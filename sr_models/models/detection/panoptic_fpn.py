@@ -4,8 +4,10 @@
                           └ FPN levels P2..P5 ─> SemanticFPNHead ─> stuff classes + one "thing" class
     instances + semantic map ─> `panoptic_fusion` ─> panoptic_seg (H x W segment ids) + segments_info
 
-The detector is any torchvision `MaskRCNN` (from `sr_models.create_detector`), so "+SR" and "+NL" are the
-detectors' backbones; this module only adds the semantic branch and the fusion, as the paper's baseline does.
+The detector is a torchvision `MaskRCNN` built like Table IX(a)'s (`mask_rcnn._create_mask_rcnn`), so "+SR" and
+"+NL" are the detectors' backbones; this module only adds the semantic branch and the fusion, as the paper's
+baseline does. Entrypoints `panoptic_fpn_{,sr_,nl_}resnet{50,101}` are registered with `create_detector`;
+`num_classes` counts the thing classes plus the background (81 for COCO), `num_stuff_classes` the stuff (53).
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from timm.layers import ConvNormAct, GroupNormAct
 from torch import nn
 from torchvision.models.detection import MaskRCNN
 
-from ..data.metadata import IGNORE_INDEX
+from ...constants import IGNORE_INDEX
+from ._registry import register_detector
+from .mask_rcnn import _create_mask_rcnn
 
 __all__ = ["SemanticFPNHead", "PanopticFPN", "panoptic_fusion"]
 
@@ -185,3 +189,64 @@ class PanopticFPN(nn.Module):
             result["panoptic_seg"], result["segments_info"] = panoptic_fusion(
                 result, logits.argmax(0), self.num_thing_classes, self.num_stuff_classes, **self.fusion)
         return detections
+
+
+def _create_panoptic_fpn(
+        backbone: str,
+        num_classes: int,
+        pretrained_backbone: bool,
+        num_stuff_classes: int = 53,
+        semantic_channels: int = 128,
+        semantic_loss_weight: float = 0.5,
+        overlap_threshold: float = 0.5,
+        stuff_area_threshold: int = 4096,
+        score_threshold: float = 0.5,
+        **kwargs,
+) -> PanopticFPN:
+    """Mask R-CNN (`_create_mask_rcnn`: `context`, sizes, head widths) + the semantic branch; COCO's 53 stuff."""
+    detector = _create_mask_rcnn(backbone, num_classes, pretrained_backbone, **kwargs)
+    return PanopticFPN(detector, num_stuff_classes, semantic_channels, semantic_loss_weight, overlap_threshold,
+                       stuff_area_threshold, score_threshold)
+
+
+@register_detector
+def panoptic_fpn_resnet50(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet50", num_classes, pretrained_backbone, **kwargs)
+
+
+@register_detector
+def panoptic_fpn_sr_resnet50(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet50", num_classes, pretrained_backbone, context="sr", **kwargs)
+
+
+@register_detector
+def panoptic_fpn_nl_resnet50(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet50", num_classes, pretrained_backbone, context="nl", **kwargs)
+
+
+@register_detector
+def panoptic_fpn_resnet101(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet101", num_classes, pretrained_backbone, **kwargs)
+
+
+@register_detector
+def panoptic_fpn_sr_resnet101(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet101", num_classes, pretrained_backbone, context="sr", **kwargs)
+
+
+@register_detector
+def panoptic_fpn_nl_resnet101(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet101", num_classes, pretrained_backbone, context="nl", **kwargs)
+
+
+# Not in the paper: the CPU-sized variants of the embedded set, the demo and tests (see mask_rcnn._LIGHT)
+@register_detector
+def panoptic_fpn_resnet14t(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet14t", num_classes, pretrained_backbone, semantic_channels=64, **kwargs)
+
+
+
+@register_detector
+def panoptic_fpn_sr_resnet14t(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
+    return _create_panoptic_fpn("resnet14t", num_classes, pretrained_backbone, semantic_channels=64, context="sr", **kwargs)
+
