@@ -41,3 +41,23 @@ def test_pipelines_return_named_boxes_and_instance_masks(folder):
     masks = pipeline("image-segmentation", model=str(path), subtask="instance")(image, threshold=0.0)
     assert masks and all(m["label"] in LABELS.values() and m["mask"].size == (70, 60) for m in masks)
     assert [m["score"] for m in masks] == sorted((m["score"] for m in masks), reverse=True)
+
+
+def test_staging_a_detector_folder_writes_box_and_mask_ap_into_the_model_index(folder, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from sr_models.publishing import stage
+
+    _, path = folder
+    metrics = {"task": "instance-segmentation", "dataset": "embedded", "bbox_AP": 41.5, "bbox_AP50": 70.25,
+               "segm_AP": 38.0, "segm_AP50": 66.5, "bbox_APl": None, "eval_images": 96, "steps": 300}
+    (path / "metrics.json").write_text(__import__("json").dumps(metrics))
+    try:
+        hashes = stage(path, tmp_path / "staging", "org/maskrcnn-sr-embedded")
+    finally:
+        (path / "metrics.json").unlink()
+    assert {"README.md", "config.json", "model.safetensors", "preprocessor_config.json"} <= set(hashes)
+    card = ModelCard.load(tmp_path / "staging" / "README.md")
+    results = {(r.metric_name, r.metric_value) for r in card.data.eval_results}
+    assert results == {("box AP", 41.5), ("box AP50", 70.25), ("mask AP", 38.0), ("mask AP50", 66.5)}
+    assert card.data.pipeline_tag == "object-detection" and "| box | 41.5 | 70.2 |" in card.text
