@@ -94,6 +94,12 @@ def test_a_used_run_folder_is_refused_and_overwrite_starts_clean(tmp_path, finis
     assert not (run / "notes.txt").exists()
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_1"]
     assert json.loads((run / "metrics.json").read_text())["steps"] == 1
+    elsewhere = tmp_path / "not_a_run"
+    elsewhere.mkdir()
+    (elsewhere / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match="--overwrite deletes run folders only"):
+        train(recipe_from_dict(TINY), elsewhere, build_segmentation_task, overwrite=True)
+    assert (elsewhere / "thesis.tex").exists()
 
 
 # ----------------------------------------------------------------------------------------------------------- resume

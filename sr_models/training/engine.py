@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -83,9 +84,19 @@ def build_schedule(cfg: Recipe, optimizer: torch.optim.Optimizer) -> torch.optim
                                                      power=schedule.power)
 
 
+_CHECKPOINT = re.compile(r"step_(\d+)")
+_RUN_FILES = ("config.yaml", "checkpoints", "metrics.json")  # what makes a folder a run folder (for --overwrite)
+
+
+def _checkpoints(output_dir: Path) -> List[Path]:
+    """The complete checkpoint folders of a run, oldest first."""
+    folders = [p for p in (Path(output_dir) / "checkpoints").glob("step_*") if _CHECKPOINT.fullmatch(p.name)]
+    return sorted(folders, key=lambda p: int(p.name[5:]))
+
+
 def latest_checkpoint(output_dir: Path) -> Optional[Path]:
     """The newest complete checkpoint folder of a run, if any."""
-    folders = sorted((Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name[5:]))
+    folders = _checkpoints(output_dir)
     return folders[-1] if folders else None
 
 
@@ -126,6 +137,9 @@ def _claim_run_folder(accelerator: Accelerator, output_dir: Path, resume: bool, 
     if used and not (resume or overwrite):
         raise FileExistsError(f"the run folder {output_dir} is not empty: pass --resume to continue its run, or "
                               f"--overwrite to delete it and start again")
+    if used and overwrite and not any((output_dir / name).exists() for name in _RUN_FILES):
+        raise FileExistsError(f"--overwrite deletes run folders only, and {output_dir} holds none of "
+                              f"{', '.join(_RUN_FILES)}: choose another --output-dir")
     if resume and latest_checkpoint(output_dir) is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {output_dir / 'checkpoints'}")
     accelerator.wait_for_everyone()  # every process has looked before the main one empties the folder
@@ -261,7 +275,8 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
     root = output_dir / "checkpoints"
     tmp = root / f"tmp_step_{run.step}"
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for partial in root.glob("tmp_step_*"):  # this one, or one a crash left half-written
+            shutil.rmtree(partial, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     path = tmp / f"rng_state_{accelerator.process_index}.json"
@@ -279,7 +294,7 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         tmp.rename(root / f"step_{run.step}")  # atomic: a checkpoint folder is complete or absent
-        for old in sorted(root.glob("step_*"), key=lambda p: int(p.name[5:]))[:-keep]:
+        for old in _checkpoints(output_dir)[:-keep]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
