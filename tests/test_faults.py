@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import sr_models  # noqa: F401
@@ -236,3 +237,18 @@ def test_a_label_map_of_the_wrong_size_names_its_file(tmp_path):
     with pytest.raises(ValueError, match=rf"{tmp_path / 'valannot' / '0001.png'}: the label map is 40x32 but its "
                                          r"image is 48x32"):
         dataset[0]
+
+
+class _UnreadableImages(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise OSError(f"cannot read image /data/{index}.png: truncated")
+
+
+def test_an_unreadable_image_in_a_loader_worker_is_reported_with_its_file():
+    loader = torch.utils.data.DataLoader(_UnreadableImages(), num_workers=1)
+    with pytest.raises(OSError) as raised:
+        next(iter(loader))
+    assert describe_error(raised.value) == "cannot read image /data/0.png: truncated"
