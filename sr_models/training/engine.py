@@ -172,8 +172,11 @@ def _record_recipe(accelerator: Accelerator, cfg: Recipe, output_dir: Path, resu
     path = output_dir / "config.yaml"
     recipe = cfg.to_dict()
     if resume and path.is_file():
-        before = _flatten(yaml.safe_load(path.read_text()) or {})
-        changed = sorted(k for k in set(before) | set(_flatten(recipe)) if before.get(k) != _flatten(recipe).get(k))
+        try:
+            before, after = _flatten(yaml.safe_load(path.read_text()) or {}), _flatten(recipe)
+        except (OSError, yaml.YAMLError, AttributeError) as e:
+            raise CheckpointError(f"cannot resume: {path} cannot be read ({e})") from e
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         if changed:
             accelerator.print(f"warning: resuming with a recipe that differs from {path} in {', '.join(changed)}")
     if accelerator.is_main_process:
