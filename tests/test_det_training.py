@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sr_models.models.detection.saving import load_detector
+from sr_models.hf.detection import load_detector
 from sr_models.training import build_schedule, recipe_from_dict
 from sr_models.training.detection import build_detection_task
 from sr_models.training.engine import train

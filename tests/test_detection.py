@@ -46,7 +46,7 @@ def test_every_detector_builds_torchvision_parts_on_a_timm_body(name):
     with torch.device("meta"):
         model = sr_models.create_detector(name, num_classes=3)
     assert isinstance(model, CascadeMaskRCNN if name.startswith("cascade") else MaskRCNN)
-    assert isinstance(model.backbone, TimmFPN) and model.backbone.out_channels == 256
+    assert isinstance(model.backbone, TimmFPN) and model.backbone.out_channels == (64 if "14t" in name else 256)
     assert model.backbone.body.feature_info.channels() == [256, 512, 1024, 2048]
     heads = getattr(model.roi_heads, "stages", [model.roi_heads])
     assert len(heads) == (3 if name.startswith("cascade") else 1)
@@ -66,7 +66,7 @@ def test_r50_detectors_return_torchvision_detections(name):
 def test_sr_training_step_returns_finite_losses_with_gradients_into_sr():
     torch.manual_seed(0)
     # timm's zero_init_last would zero the residual branch the SR module reads at step 0
-    model = sr_models.create_detector("maskrcnn_sr_resnet50_fpn", num_classes=3,
+    model = sr_models.create_detector("maskrcnn_sr_resnet14t_fpn", num_classes=3,
                                       backbone_args=dict(zero_init_last=False), **SMALL).train()
     losses = model([torch.rand(3, 128, 128)], [_target()])
     assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}

@@ -23,7 +23,7 @@ from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from .segmentation import read_image
+from .images import read_image
 
 __all__ = ["DetectionDataset", "CocoInstances", "load_coco", "detection_transform", "collate_detection", "coco_instances"]
 

@@ -16,7 +16,7 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from ..data.coco import CocoInstances, coco_instances, collate_detection, detection_transform
 from ..data.embedded_instances import embedded_instances
 from ..models.detection import create_detector
-from ..models.detection.saving import save_detector
+from ..hf.detection import save_detector
 from .coco_eval import coco_metrics, to_coco_results
 from .config import Recipe
 from .engine import Task

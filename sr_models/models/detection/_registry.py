@@ -42,7 +42,7 @@ def create_detector(name: str, num_classes: int = 91, pretrained_backbone: bool 
         raise ValueError(f"unknown detector {name!r}; sr_models.list_detectors() lists "
                          f"{len(_DETECTORS)} names, e.g. {', '.join(list(_DETECTORS)[:3])}")
     model = _DETECTORS[name](num_classes=num_classes, pretrained_backbone=pretrained_backbone, **kwargs)
-    # what rebuilds it without downloading (saving.py): a pretrained body's frozen norms and layers, not its weights
+    # what rebuilds it without downloading (sr_models/hf/detection.py): a pretrained body's frozen norms and layers, not its weights
     model.detector_cfg = dict(name=name, num_classes=num_classes, **kwargs)
     if pretrained_backbone:
         model.detector_cfg.setdefault("frozen_norm", True)
