@@ -85,7 +85,7 @@ def test_fusion_pastes_by_score_drops_covered_and_small_stuff():
     semantic[7, 0] = 2  # ... and one pixel of the "thing" class (S = 2)
     panoptic, segments = panoptic_fusion(instances, semantic, num_thing_classes=2, num_stuff_classes=2,
                                          stuff_area_threshold=16)
-    assert [(s["category_id"], s["isthing"]) for s in segments] == [(0, True), (0, True), (2, False)]
+    assert [(s["category_id"], s["isthing"]) for s in segments] == [(1, True), (1, True), (3, False)]
     assert segments[0]["score"] == pytest.approx(0.9) and segments[0]["area"] == 16
     assert segments[1]["area"] == 10
     # stuff 0 keeps 64 - 16 - 10 - 16 = 22 free pixels (kept); stuff 1 has 15 free pixels (< 16: dropped)
@@ -185,9 +185,10 @@ def test_embedded_panoptic_round_trips_the_scenes(embedded_panoptic):
         for box, instance in zip(target["boxes"], target["masks"].bool()):
             ys, xs = torch.nonzero(instance, as_tuple=True)
             assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
-        # PQ target: every pixel labelled here, stuff in contiguous ids after the 4 things
-        assert (target["panoptic"][..., 0] >= 0).all()
-        assert set(target["panoptic"][..., 0][mask == 0].unique().tolist()) == {4}
+        # PQ target: every pixel labelled here; things keep their detector labels, stuff follows (background: 5)
+        assert (target["panoptic"][..., 0] >= 1).all()
+        assert set(target["panoptic"][..., 0][mask == 0].unique().tolist()) == {5}
+        assert torch.equal(target["panoptic"][..., 0][things].unique(), target["labels"].unique())
 
 
 def test_panoptic_targets_follow_a_joint_flip(embedded_panoptic):
@@ -270,3 +271,81 @@ def test_panoptic_training_reports_pq_writes_overlays_and_resumes_exactly(tmp_pa
     resumed = load_file(tmp_path / "resumed" / "checkpoints" / "step_3" / "model.safetensors")
     assert straight.keys() == resumed.keys()
     assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
+
+
+@pytest.fixture(scope="module")
+def panoptic_folder(tmp_path_factory):
+    import sr_models
+    from sr_models.hf.detection import save_detector
+
+    torch.manual_seed(0)
+    model = sr_models.create_detector("panoptic_fpn_sr_resnet14t", num_classes=3, num_stuff_classes=2, min_size=64,
+                                      max_size=80, box_score_thresh=0.0, box_detections_per_img=4,
+                                      score_threshold=0.0, stuff_area_threshold=1).eval()
+    labels = {1: "car", 2: "bus", 3: "road", 4: "sign"}  # things 1..T (the detector's labels), then stuff
+    return model, save_detector(model, tmp_path_factory.mktemp("panoptic_model"), labels), labels
+
+
+def test_a_saved_panoptic_fpn_reloads_and_serves_the_panoptic_pipeline(panoptic_folder):
+    import numpy as np
+    from PIL import Image
+    from transformers import AutoModelForImageSegmentation, pipeline
+
+    from sr_models.hf.detection import load_detector
+
+    model, path, labels = panoptic_folder
+    x = torch.rand(3, 64, 72)
+    with torch.no_grad():
+        expected = model([x])[0]
+        got = AutoModelForImageSegmentation.from_pretrained(path).eval()(pixel_values=x[None]).detections[0]
+    assert torch.equal(got["panoptic_seg"], expected["panoptic_seg"])
+    assert got["segments_info"] == expected["segments_info"]
+    assert load_detector(path).detector_cfg["num_stuff_classes"] == 2
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 70, 3), dtype=np.uint8))
+    segments = pipeline("image-segmentation", model=str(path), subtask="panoptic")(image, threshold=0.0)
+    assert segments and all(s["label"] in labels.values() and s["mask"].size == (70, 60) for s in segments)
+    assert any(s["label"] in ("road", "sign") for s in segments)  # stuff comes from the semantic branch
+    masks = [np.asarray(s["mask"]) > 0 for s in segments]
+    assert not np.any(np.sum(masks, axis=0) > 1)  # panoptic segments do not overlap
+
+
+def test_a_mask_rcnn_answers_panoptic_requests_with_its_instances(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from transformers import pipeline
+
+    import sr_models
+    from sr_models.hf.detection import save_detector
+
+    torch.manual_seed(0)
+    model = sr_models.create_detector("maskrcnn_resnet14t_fpn", num_classes=3, min_size=64, max_size=80,
+                                      box_score_thresh=0.0, box_detections_per_img=4).eval()
+    path = save_detector(model, tmp_path / "maskrcnn", {1: "car", 2: "bus"})
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (60, 70, 3), dtype=np.uint8))
+    segments = pipeline("image-segmentation", model=str(path))(image, threshold=0.0)  # subtask resolved: panoptic
+    instances = pipeline("image-segmentation", model=str(path), subtask="instance")(image, threshold=0.0)
+    assert [(s["label"], s["score"]) for s in segments] == [(s["label"], s["score"]) for s in instances]
+
+
+def test_staging_a_panoptic_folder_writes_pq_into_the_model_index(panoptic_folder, tmp_path):
+    import json
+
+    from huggingface_hub import ModelCard
+
+    from sr_models.publishing import stage
+
+    _, path, _ = panoptic_folder
+    metrics = {"task": "panoptic-segmentation", "dataset": "embedded", "PQ": 40.25, "SQ": 70.0, "RQ": 50.0,
+               "PQ_th": 45.5, "SQ_th": 71.0, "RQ_th": 55.0, "PQ_st": 30.0, "SQ_st": 69.0, "RQ_st": 44.0,
+               "eval_images": 96, "steps": 300}
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    try:
+        stage(path, tmp_path / "staging", "org/panoptic-fpn-sr-embedded")
+    finally:
+        (path / "metrics.json").unlink()
+    card = ModelCard.load(tmp_path / "staging" / "README.md")
+    results = {(r.metric_name, r.metric_value) for r in card.data.eval_results}
+    assert results == {("PQ", 40.25), ("PQ things", 45.5), ("PQ stuff", 30.0)}
+    assert card.data.pipeline_tag == "image-segmentation"
+    assert "| things | 45.5 | 71.0 | 55.0 |" in card.text and 'subtask="panoptic"' in card.text

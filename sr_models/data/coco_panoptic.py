@@ -7,8 +7,8 @@ are things (`isthing`). One sample gives what `PanopticFPN` trains on and what P
     image       float (3, H, W) in [0, 1]
     boxes       tv_tensors.BoundingBoxes (XYXY) of the non-crowd thing segments, `labels` 1..T, `masks` (N, H, W)
     sem_seg     tv_tensors.Mask (H, W): stuff classes 0..S-1, S for thing pixels, `ignore_index` for unlabelled ones
-    panoptic    (H, W, 2) int64: (category, segment id) in the model's contiguous ids (things 0..T-1, stuff
-                T..T+S-1; -1 for unlabelled and crowd pixels, which PQ leaves out)
+    panoptic    (H, W, 2) int64: (category, segment id) in the model's category ids (things 1..T, the
+                detector's labels; stuff T+1..T+S; -1 for unlabelled and crowd pixels, which PQ leaves out)
 
 A `torchvision.transforms.v2` transform (`detection_transform`: flip, resize) moves the image, boxes, masks and
 `sem_seg` together; `panoptic` is a plain tensor the transforms pass through, for evaluation, where the images are
@@ -47,7 +47,7 @@ def id_to_rgb(ids: np.ndarray) -> np.ndarray:
 
 
 class PanopticCategories:
-    """The category table of a panoptic data set, and its mapping to the model's contiguous ids."""
+    """The category table of a panoptic data set, and its mapping to the model's category ids."""
 
     def __init__(self, categories: List[Dict[str, Any]], source: str = "categories"):
         for i, cat in enumerate(categories):
@@ -64,14 +64,14 @@ class PanopticCategories:
 
     @property
     def names(self) -> List[str]:
-        """Names in the model's contiguous order: things, then stuff."""
+        """Names in the model's order (category ids 1, 2, ...): things, then stuff."""
         return [c["name"] for c in self.things + self.stuff]
 
-    def contiguous(self, category_id: int) -> int:
-        """The model's category id of a data-set category id: things 0..T-1, stuff T..T+S-1."""
+    def model_id(self, category_id: int) -> int:
+        """The model's category id of a data-set category id: things 1..T, stuff T+1..T+S."""
         if category_id in self.thing_label:
-            return self.thing_label[category_id] - 1
-        return len(self.things) + self.stuff_label[category_id]
+            return self.thing_label[category_id]
+        return len(self.things) + 1 + self.stuff_label[category_id]
 
 
 class COCOPanoptic(DetectionDataset):
@@ -121,8 +121,8 @@ class COCOPanoptic(DetectionDataset):
 
     @property
     def label_names(self) -> Dict[int, str]:
-        """Model category id (things, then stuff) -> name."""
-        return dict(enumerate(self.categories.names))
+        """Model category id (things 1..T, then stuff) -> name."""
+        return dict(enumerate(self.categories.names, start=1))
 
     def load(self, index: int) -> Tuple[tv_tensors.Image, Target]:
         file_name, ann = self.records[index]
@@ -154,10 +154,10 @@ class COCOPanoptic(DetectionDataset):
                 if not segment.get("iscrowd", 0) and region.any():
                     masks.append(region)
                     labels.append(cats.thing_label[category])
-                    pan[region] = torch.tensor([cats.contiguous(category), segment["id"]])
+                    pan[region] = torch.tensor([cats.model_id(category), segment["id"]])
             else:
                 sem[region] = cats.stuff_label[category]
-                pan[region] = torch.tensor([cats.contiguous(category), segment["id"]])
+                pan[region] = torch.tensor([cats.model_id(category), segment["id"]])
         masks_t = torch.stack(masks) if masks else torch.zeros((0, *ids.shape), dtype=torch.bool)
         boxes = masks_to_boxes(masks_t) if masks else torch.zeros((0, 4))
         boxes[:, 2:] += 1  # pixel-exclusive corners: a one-pixel-wide mask has a box of width 1, as in COCO

@@ -16,8 +16,8 @@ from torchvision.utils import draw_segmentation_masks
 from ..data.coco import detection_transform
 from ..data.coco_panoptic import COCOPanoptic, coco_panoptic
 from ..data.embedded_panoptic import embedded_panoptic
+from ..hf.detection import save_detector
 from ..models.detection import create_detector
-from ..models.detection.saving import save_detector
 from .config import Recipe
 from .detection import _collate, _forward, _loss
 from .engine import Task
@@ -54,7 +54,7 @@ def _evaluate(cfg: Recipe):
             pairs.append((to_category_instance(output["panoptic_seg"].cpu(), output["segments_info"]),
                           target["panoptic"]))
         num_things = len(dataset.categories.things)
-        evaluator = PanopticEvaluator(range(num_things), range(num_things, len(dataset.categories.names)))
+        evaluator = PanopticEvaluator(range(1, num_things + 1), range(num_things + 1, len(dataset.categories.names) + 1))
         for prediction, truth in gather_object(pairs):
             evaluator.update(prediction, truth)
         metrics = evaluator.compute()
@@ -88,7 +88,8 @@ def _write_outputs(cfg: Recipe):
         save_detector(model, output_dir, dataset.label_names)
         folder = output_dir / "overlays"
         folder.mkdir(exist_ok=True)
-        palette = [c.get("color") or (255, 255, 255) for c in dataset.categories.things + dataset.categories.stuff]
+        palette = {i: c.get("color") or (255, 255, 255)
+                   for i, c in enumerate(dataset.categories.things + dataset.categories.stuff, start=1)}
         for index in range(min(cfg.overlays, len(dataset))):
             image, target = dataset[index]
             with torch.no_grad():

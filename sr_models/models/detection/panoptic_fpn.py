@@ -82,8 +82,9 @@ def panoptic_fusion(
     still free. Stuff regions of the semantic map (labels 0..S-1; label S is "thing") then fill the free pixels,
     and those smaller than `stuff_area_threshold` pixels are dropped.
 
-    Category ids are contiguous: things 0..T-1 (the detector's label - 1), stuff T..T+S-1. Returns the
-    (H, W) segment-id map (0 = no segment) and one dict per segment: id, category_id, isthing, score, area.
+    Category ids: things 1..T (the detector's labels), stuff T+1..T+S, so one `id2label` names the instance and
+    the panoptic outputs. Returns the (H, W) segment-id map (0 = no segment) and one dict per segment: id,
+    category_id, isthing, score, area.
     """
     panoptic = torch.zeros_like(semantic, dtype=torch.int32)
     segments: List[Dict] = []
@@ -102,7 +103,7 @@ def panoptic_fusion(
         mask &= panoptic == 0
         segment_id = len(segments) + 1
         panoptic[mask] = segment_id
-        segments.append(dict(id=segment_id, category_id=int(instances["labels"][i]) - 1, isthing=True,
+        segments.append(dict(id=segment_id, category_id=int(instances["labels"][i]), isthing=True,
                              score=score, area=int(mask.sum())))
     for label in torch.unique(semantic).tolist():
         if label >= num_stuff_classes:  # the "thing" class: things come from the instances only
@@ -113,7 +114,7 @@ def panoptic_fusion(
             continue
         segment_id = len(segments) + 1
         panoptic[mask] = segment_id
-        segments.append(dict(id=segment_id, category_id=num_thing_classes + label, isthing=False,
+        segments.append(dict(id=segment_id, category_id=num_thing_classes + 1 + label, isthing=False,
                              score=1.0, area=area))
     return panoptic, segments
 
@@ -155,6 +156,11 @@ class PanopticFPN(nn.Module):
     def backbone(self) -> nn.Module:
         """Body + FPN, as torchvision's detectors expose it."""
         return self.detector.backbone
+
+    @property
+    def transform(self) -> nn.Module:
+        """The detector's resizing and normalisation (`GeneralizedRCNNTransform`), which the semantic branch shares."""
+        return self.detector.transform
 
     def _semantic_targets(self, targets: List[Dict[str, torch.Tensor]], image_sizes: List[Tuple[int, int]],
                           padded: torch.Size) -> torch.Tensor:
