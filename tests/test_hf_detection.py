@@ -61,3 +61,40 @@ def test_staging_a_detector_folder_writes_box_and_mask_ap_into_the_model_index(f
     results = {(r.metric_name, r.metric_value) for r in card.data.eval_results}
     assert results == {("box AP", 41.5), ("box AP50", 70.25), ("mask AP", 38.0), ("mask AP50", 66.5)}
     assert card.data.pipeline_tag == "object-detection" and "| box | 41.5 | 70.2 |" in card.text
+
+
+@pytest.mark.slow
+def test_publish_to_the_loopback_hub_then_the_pipeline_loads_the_detector_by_repo_id(folder, tmp_path):
+    """hub/publish.py uploads the folder; a fresh process reads it back from the Hub through the pipeline."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from huggingface_hub import ModelCard
+    from hub_server import LoopbackHub
+
+    _, path = folder
+    run = tmp_path / "run"
+    __import__("shutil").copytree(path, run)
+    (run / "metrics.json").write_text(json.dumps({"dataset": "embedded", "bbox_AP": 12.5, "segm_AP": 10.0}))
+    token, repo_id, repo = "hf_loopback_detector_token", "loopback-org/maskrcnn-sr", Path(__file__).parents[1]
+    hub = LoopbackHub(token, tmp_path / "hub").start()
+    try:
+        env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf"),
+               "HF_TOKEN": token, "OMP_NUM_THREADS": "1"}
+        published = subprocess.run([sys.executable, str(repo / "hub" / "publish.py"), str(run), "--repo-id", repo_id],
+                                   cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        assert published.returncode == 0, published.stderr[-3000:]
+        card = ModelCard(hub.repos[repo_id].tree(hub.repos[repo_id].refs["main"])["README.md"].content.decode())
+        assert {(r.metric_name, r.metric_value) for r in card.data.eval_results} == {("box AP", 12.5),
+                                                                                     ("mask AP", 10.0)}
+        code = ("import sr_models, numpy as np; from PIL import Image; from transformers import pipeline; "
+                f"p = pipeline('object-detection', model='{repo_id}'); "
+                "print(len(p(Image.fromarray(np.zeros((50, 60, 3), np.uint8)), threshold=0.0)))")
+        loaded = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert loaded.returncode == 0 and int(loaded.stdout.split()[-1]) > 0, loaded.stderr[-3000:]
+    finally:
+        hub.stop()
