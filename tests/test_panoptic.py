@@ -349,3 +349,20 @@ def test_staging_a_panoptic_folder_writes_pq_into_the_model_index(panoptic_folde
     assert results == {("PQ", 40.25), ("PQ things", 45.5), ("PQ stuff", 30.0)}
     assert card.data.pipeline_tag == "image-segmentation"
     assert "| things | 45.5 | 71.0 | 55.0 |" in card.text and 'subtask="panoptic"' in card.text
+
+
+def test_every_panoptic_name_builds_outside_timm_with_the_table9b_backbones():
+    import timm
+
+    import sr_models
+    from sr_models.layers import SqueezeReasoning
+
+    names = sr_models.list_detectors("panoptic_fpn_*")
+    assert {f"panoptic_fpn_{v}resnet{d}" for v in ("", "sr_", "nl_") for d in (50, 101)} <= set(names)
+    assert not any(timm.is_model(name) for name in names)
+    for name in names:
+        with torch.device("meta"):
+            model = sr_models.create_detector(name, num_classes=81, num_stuff_classes=53)
+        assert isinstance(model, PanopticFPN) and model.semantic_head.classifier.out_channels == 54
+        has_sr = any(isinstance(m, SqueezeReasoning) for m in model.modules())
+        assert has_sr == ("_sr_" in name)
