@@ -1,6 +1,7 @@
 """Classification data sets (ImageNet or any ImageFolder layout, or `datasets`): items {"pixel_values", "labels"}."""
 from __future__ import annotations
 
+import inspect
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -17,12 +18,20 @@ __all__ = ["ImageFolderClassification", "HFClassificationDataset", "classificati
 
 
 def classification_transform(cfg: Mapping[str, Any], train: bool, model: Optional[nn.Module] = None) -> Callable:
-    """timm's ImageNet transform (`create_transform`) from `data.transform` (input_size, crop_pct, mean, ...) and,
-    for what it leaves out, the model's pretrained cfg (without a model: 224 x 224 and timm's defaults)."""
+    """timm's ImageNet transform (`create_transform`) from `data.transform`: its size and normalisation keys
+    (input_size, crop_pct, crop_mode, interpolation, mean, std) resolved against the model's pretrained cfg
+    (without a model: 224 x 224 and timm's defaults), every other key passed to `create_transform` as is
+    (auto_augment, e.g. `rand-m9-mstd0.5-inc1` for RandAugment; re_prob for random erasing; scale, hflip, ...)."""
     args = dict(cfg.get("transform", {}))
+    unknown = set(args) - set(inspect.signature(create_transform).parameters) - {"is_training"}
+    if unknown:
+        raise ValueError(f"data.transform: unknown keys {sorted(unknown)}; valid: the arguments of "
+                         f"timm.data.create_transform (input_size, crop_pct, auto_augment, re_prob, ...)")
     if model is None:
         args.setdefault("input_size", (3, 224, 224))  # the paper's 224 x 224 crop (Section IV-E)
-    return create_transform(**resolve_data_config(args, model=model), is_training=train)
+    resolved = resolve_data_config(args, model=model)
+    augment = {key: tuple(v) if isinstance(v, list) else v for key, v in args.items() if key not in resolved}
+    return create_transform(**resolved, **augment, is_training=train)
 
 
 class ImageFolderClassification(Dataset):

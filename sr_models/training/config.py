@@ -6,7 +6,10 @@ from pathlib import Path
 from typing import Any, Dict, Sequence
 
 import timm
+import timm.optim
 import yaml
+
+from ..losses import LOSSES
 
 __all__ = ["load_config", "apply_overrides", "validate_config", "TASKS"]
 
@@ -15,9 +18,18 @@ TASKS = ("semantic-segmentation", "image-classification")
 _DEFAULTS: Dict[str, Any] = {
     "seed": 0,
     "model": {"args": {}},
-    "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
+    "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "filter_bias_and_bn": False,
+              "layer_decay": None, "clip_grad": None},
     "schedule": {"name": "poly", "power": 0.9, "warmup_steps": 0},
-    "loss": {"aux_weight": 0.4, "ohem_thresh": None, "ohem_min_kept": 100000, "label_smoothing": 0.0},
+    "loss": {"name": "ce", "aux_weight": 0.4, "ohem_thresh": None, "ohem_min_kept": 100000, "class_weight": None,
+             "label_smoothing": 0.0},
+    "ema": {"decay": None, "warmup": False},
+    "mixup": {"mixup_alpha": 0.0, "cutmix_alpha": 0.0, "cutmix_minmax": None, "prob": 1.0, "switch_prob": 0.5,
+              "mode": "batch"},
+    "channels_last": False,
+    "compile": False,
+    "mixed_precision": None,
+    "eval_every": None,
     "batch_size": 8,
     "grad_accum_steps": 1,
     "max_steps": 1000,
@@ -82,8 +94,13 @@ def validate_config(cfg: Dict[str, Any]) -> Dict[str, Any]:
     for key in ("batch_size", "grad_accum_steps", "max_steps", "checkpoint_every"):
         if not isinstance(cfg[key], int) or cfg[key] < 1:
             raise ValueError(f"{key}={cfg[key]!r} must be a positive integer")
-    if cfg["optim"]["name"] not in ("sgd", "adamw"):
-        raise ValueError(f"optim.name={cfg['optim']['name']!r} must be 'sgd' or 'adamw'")
+    if cfg["optim"]["name"] not in timm.optim.list_optimizers():
+        raise ValueError(f"optim.name={cfg['optim']['name']!r} is not a timm optimizer "
+                         f"(`timm.optim.list_optimizers()` lists them, e.g. sgd, adamw, lamb)")
+    if cfg["loss"]["name"] not in LOSSES:
+        raise ValueError(f"loss.name={cfg['loss']['name']!r} must be one of {list(LOSSES)}")
+    if cfg["mixed_precision"] not in (None, "no", "bf16", "fp16"):
+        raise ValueError(f"mixed_precision={cfg['mixed_precision']!r} must be null (the launcher's), no, bf16 or fp16")
     if cfg["schedule"]["name"] not in ("poly", "cosine"):
         raise ValueError(f"schedule.name={cfg['schedule']['name']!r} must be 'poly' or 'cosine'")
     return cfg
