@@ -211,7 +211,7 @@ CLS = {
     "loss": {"label_smoothing": 0.1},
     "mixup": {"mixup_alpha": 0.2, "cutmix_alpha": 1.0},
     "ema": {"decay": 0.9},
-    "batch_size": 2, "max_steps": 4, "checkpoint_every": 2, "keep_checkpoints": 5, "log_every": 1, "eval_every": 2,
+    "batch_size": 2, "max_steps": 4, "checkpoint_every": 2, "keep_checkpoints": 5, "log_every": 1,
 }
 
 

@@ -41,7 +41,7 @@ def classification_transform(cfg: Mapping[str, Any], train: bool, model: Optiona
 class ClassificationDataset(Dataset):
     """Base class: subclasses implement `load(index) -> (RGB PIL image, label)`, `__len__` and `label_names`.
 
-    timm's transforms draw from the global `random` and torch generators; item i draws them seeded by
+    timm's transforms draw from the global `random`, NumPy and torch generators; item i draws them seeded by
     (`seed`, epoch, i) and leaves the global state as it was, so an augmentation never depends on how many samples
     were drawn before it (resumed runs replay it exactly). Call `set_epoch` every epoch (the training loop does).
     """
@@ -61,12 +61,14 @@ class ClassificationDataset(Dataset):
     def __getitem__(self, index: int) -> Dict[str, Any]:
         image, label = self.load(index)
         state = int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, np.uint64)[0])
-        saved = random.getstate()
+        saved = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):
             random.seed(state)
+            np.random.seed(state % 2 ** 32)
             torch.manual_seed(state)
             pixels = self.transform(image)
-        random.setstate(saved)
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
         return {"pixel_values": pixels, "labels": label}
 
 
