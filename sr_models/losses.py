@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from segmentation_models_pytorch.losses import DiceLoss, FocalLoss, LovaszLoss
 from torch import nn
 
-from .data.metadata import IGNORE_INDEX
+from .constants import AUX_WEIGHT, IGNORE_INDEX, OHEM_MIN_KEPT
 
 __all__ = ["SegmentationLoss", "LOSSES", "enet_class_weights"]
 
@@ -44,9 +44,9 @@ class SegmentationLoss(nn.Module):
     def __init__(
             self,
             ignore_index: int = IGNORE_INDEX,
-            aux_weight: float = 0.4,
+            aux_weight: float = AUX_WEIGHT,
             ohem_thresh: Optional[float] = None,
-            ohem_min_kept: int = 100_000,
+            ohem_min_kept: int = OHEM_MIN_KEPT,
             name: str = "ce",
             class_weight: Optional[Sequence[float]] = None,
     ):

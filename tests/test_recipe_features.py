@@ -16,6 +16,7 @@ from sr_models.data.metadata import CITYSCAPES
 from sr_models.data.transforms import PhotometricDistortion
 from sr_models.losses import SegmentationLoss, enet_class_weights
 from sr_models.training import build_optimizer, build_schedule, load_config
+from sr_models.training.config import RecipeError, recipe_from_dict
 from sr_models.training.classification import build_classification_task
 from sr_models.training.engine import train
 from sr_models.training.metrics import confusion_matrix, segmentation_metrics
@@ -36,6 +37,23 @@ def _config(tmp_path, base, name="recipe.yaml", **changes):
     path = tmp_path / name
     path.write_text(yaml.safe_dump({**base, **changes}))
     return load_config(path)
+
+
+def test_recipe_keys_of_the_features_are_typed():
+    base = {"task": "semantic-segmentation", "model": {"name": "srnet_resnet18_d8"}, "data": {"name": "embedded"}}
+    recipe = recipe_from_dict({**base, "data": {"name": "embedded", "photometric": {"hue_delta": 9}},
+                               "loss": {"name": "lovasz", "class_weight": "computed"}, "ema": {"decay": 0.999},
+                               "channels_last": True, "mixed_precision": "bf16"})
+    assert recipe.data.photometric.hue_delta == 9 and recipe.loss.class_weight == "computed"
+    assert recipe_from_dict({**base, "loss": {"class_weight": [1, 2.5]}}).loss.class_weight == [1.0, 2.5]
+    for bad, message in [({"loss": {"name": "dice2"}}, "loss.name='dice2' must be one of"),
+                         ({"loss": {"class_weight": "median"}}, "loss.class_weight='median' must be"),
+                         ({"optim": {"name": "sgdx"}}, "optim.name='sgdx' is not a timm optimizer"),
+                         ({"mixed_precision": "fp8"}, "mixed_precision='fp8' must be"),
+                         ({"ema": {"decay": 1.5}}, r"ema.decay=1.5 must be"),
+                         ({"mixup": {"alpha": 0.2}}, "unknown key 'mixup.alpha'")]:
+        with pytest.raises(RecipeError, match=message):
+            recipe_from_dict({**base, **bad})
 
 
 # --- segmentation: metrics, augmentation, losses, class weights ------------------------------------------------
@@ -163,13 +181,14 @@ def test_segmentation_run_reports_mmseg_metrics_and_draws_its_pictures(tmp_path)
 
 def test_optimizer_from_timm_skips_decay_on_norms_and_biases_and_decays_by_layer():
     model = __import__("timm").create_model("sr_resnet18", num_classes=3)
-    cfg = {"optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "filter_bias_and_bn": True},
+    raw = {"task": "image-classification", "model": {"name": "sr_resnet18"}, "data": {"name": "imagefolder"},
+           "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "filter_bias_and_bn": True},
            "schedule": {"name": "cosine", "warmup_steps": 0}, "max_steps": 10}
-    optimizer = build_optimizer(cfg, model)
+    optimizer = build_optimizer(recipe_from_dict(raw), model)
     decay = {id(p) for g in optimizer.param_groups if g["weight_decay"] > 0 for p in g["params"]}
     assert decay and all((id(p) in decay) == (p.ndim > 1) for p in model.parameters())
     assert all(g["momentum"] == 0.9 and not g["nesterov"] for g in optimizer.param_groups)  # the paper's SGD
-    cfg["optim"]["layer_decay"] = 0.5
+    cfg = recipe_from_dict({**raw, "optim": {**raw["optim"], "layer_decay": 0.5}})
     optimizer = build_optimizer(cfg, model)
     build_schedule(cfg, optimizer)
     lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
@@ -254,8 +273,18 @@ def _trains_with(tmp_path, **switches):
     return task
 
 
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate keeps one state per process; mixed precision and compile are set when it is first made."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.mark.parametrize("switch", [{"channels_last": True}, {"mixed_precision": "bf16"}])
-def test_speed_switch_trains_on_cpu(tmp_path, switch):
+def test_speed_switch_trains_on_cpu(tmp_path, switch, fresh_accelerate_state):
     task = _trains_with(tmp_path, **switch)
     if "channels_last" in switch:  # the saved weights are contiguous again, and reload
         assert all(p.is_contiguous() for p in task.model.parameters())
@@ -263,5 +292,5 @@ def test_speed_switch_trains_on_cpu(tmp_path, switch):
 
 
 @pytest.mark.slow
-def test_compile_switch_trains_on_cpu(tmp_path):
+def test_compile_switch_trains_on_cpu(tmp_path, fresh_accelerate_state):
     _trains_with(tmp_path, compile=True)

@@ -2,6 +2,7 @@
 mixup / CutMix with soft-target CE, top-1/5."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from ..data import build_dataset, classification_transform
 from ..hf import save_pretrained
+from .config import Recipe
 from .engine import Task
 from .metrics import topk_correct
 
@@ -36,18 +38,20 @@ def _evaluate(accelerator: Accelerator, model: nn.Module, dataset) -> Dict[str, 
             "top5": round(100 * hits[1].item() / count, 2), "eval_images": count}
 
 
-def build_classification_task(cfg: Dict[str, Any]) -> Task:
-    """Model, data, loss and evaluation of a classification config."""
-    data = {**cfg["data"], "task": "classification"}
-    train_split, val_split = data.get("train_split", "train"), data.get("val_split", "val")
-    label_names = build_dataset(data, train_split, train=False).label_names
-    model = timm.create_model(cfg["model"]["name"], num_classes=len(label_names),
+def build_classification_task(cfg: Recipe) -> Task:
+    """Model, data, loss and evaluation of a classification recipe; each split is built once."""
+    data = {**cfg.data.as_mapping(), "task": "classification"}
+    train_set = build_dataset(data, cfg.data.train_split, train=True)
+    val_set = build_dataset(data, cfg.data.val_split, train=False)
+    label_names = train_set.label_names
+    model = timm.create_model(cfg.model.name, num_classes=len(label_names),
                               pretrained_cfg_overlay=dict(num_classes=len(label_names), label_names=label_names),
-                              **cfg["model"]["args"])
-    train_set = build_dataset(data, train_split, True, transform=classification_transform(data, True, model))
-    val_set = build_dataset(data, val_split, False, transform=classification_transform(data, False, model))
+                              **cfg.model.args)
+    # the transforms follow the model's pretrained cfg where the recipe leaves them unset
+    train_set.transform = classification_transform(data, True, model)
+    val_set.transform = classification_transform(data, False, model)
     mixup = _mixup(cfg, len(label_names))
-    smoothing = cfg["loss"].get("label_smoothing", 0.0)
+    smoothing = cfg.loss.label_smoothing
     soft_target_ce = SoftTargetCrossEntropy()
 
     def loss(logits: torch.Tensor, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -68,10 +72,10 @@ def build_classification_task(cfg: Dict[str, Any]) -> Task:
                 prepare_batch=mix if mixup is not None else None, metric="top1")
 
 
-def _mixup(cfg: Dict[str, Any], num_classes: int) -> Optional[Mixup]:
-    """timm's `Mixup` (mixup and/or CutMix) from the `mixup` section, off when both alphas are 0 and there is no
+def _mixup(cfg: Recipe, num_classes: int) -> Optional[Mixup]:
+    """timm's `Mixup` (mixup and/or CutMix) from the `mixup` section, off while both alphas are 0 and there is no
     `cutmix_minmax`; it smooths the mixed one-hot targets by `loss.label_smoothing`."""
-    args = cfg.get("mixup") or {}
-    if not (args.get("mixup_alpha") or args.get("cutmix_alpha") or args.get("cutmix_minmax")):
+    args = dataclasses.asdict(cfg.mixup)
+    if not (args["mixup_alpha"] or args["cutmix_alpha"] or args["cutmix_minmax"]):
         return None
-    return Mixup(**args, label_smoothing=cfg["loss"].get("label_smoothing", 0.0), num_classes=num_classes)
+    return Mixup(**args, label_smoothing=cfg.loss.label_smoothing, num_classes=num_classes)

@@ -16,6 +16,7 @@ from ..data import SegmentationDataset, build_dataset
 from ..hf import save_pretrained
 from ..inference import segment
 from ..losses import SegmentationLoss, enet_class_weights
+from .config import Recipe
 from .engine import Task
 from .metrics import confusion_matrix, segmentation_metrics
 from .overlays import overlay_panel
@@ -24,39 +25,37 @@ from .plots import plot_confusion_matrix
 __all__ = ["build_segmentation_task"]
 
 
-def _evaluate(cfg: Dict[str, Any]):
+def _evaluate(cfg: Recipe):
     def evaluate(accelerator: Accelerator, model: nn.Module, dataset) -> Dict[str, Any]:
         """mIoU over the validation split, the images shared among the processes, confusion matrices summed."""
-        info, eval_cfg = dataset.info, cfg["eval"]
-        count = len(dataset) if eval_cfg.get("max_images") is None else min(len(dataset), eval_cfg["max_images"])
+        info, eval_cfg = dataset.info, cfg.eval
+        count = len(dataset) if eval_cfg.max_images is None else min(len(dataset), eval_cfg.max_images)
         confusion = torch.zeros(info.num_classes, info.num_classes, dtype=torch.long, device=accelerator.device)
         for index in range(accelerator.process_index, count, accelerator.num_processes):
             item = dataset[index]
-            labels = segment(model, item["pixel_values"][None].to(accelerator.device), mode=eval_cfg["mode"],
-                             crop_size=eval_cfg.get("crop_size") or cfg["data"].get("crop_size"),
-                             scales=eval_cfg.get("scales", (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)),
-                             flip=eval_cfg.get("flip", True))[0]
+            labels = segment(model, item["pixel_values"][None].to(accelerator.device), mode=eval_cfg.mode,
+                             crop_size=eval_cfg.crop_size or cfg.data.crop_size or info.crop_size,
+                             scales=eval_cfg.scales, flip=eval_cfg.flip)[0]
             confusion += confusion_matrix(labels, item["labels"].to(accelerator.device), info.num_classes,
                                           info.ignore_index)
         confusion = accelerator.reduce(confusion, "sum")
         metrics = segmentation_metrics(confusion.cpu(), info.label_names, info.large_object_classes)
-        return {"task": "semantic-segmentation", "dataset": info.name, **metrics, "eval_mode": eval_cfg["mode"],
+        return {"task": "semantic-segmentation", "dataset": info.name, **metrics, "eval_mode": eval_cfg.mode,
                 "eval_images": count, "confusion_matrix": confusion.cpu().numpy()}
     return evaluate
 
 
-def _write_outputs(cfg: Dict[str, Any]):
+def _write_outputs(cfg: Recipe):
     def write_outputs(model: nn.Module, dataset, output_dir: Path, metrics: Dict[str, Any]) -> None:
         """The model folder (timm + transformers), the confusion matrix as confusion_matrix.npy and .png, and
         image | prediction | ground-truth PNGs."""
         save_pretrained(model, output_dir)
         info = dataset.info
-        confusion = metrics["confusion_matrix"]
-        np.save(output_dir / "confusion_matrix.npy", confusion)
-        plot_confusion_matrix(confusion, info.label_names, output_dir / "confusion_matrix.png")
+        np.save(output_dir / "confusion_matrix.npy", metrics["confusion_matrix"])
+        plot_confusion_matrix(metrics["confusion_matrix"], info.label_names, output_dir / "confusion_matrix.png")
         folder = output_dir / "overlays"
         folder.mkdir(exist_ok=True)
-        for index in range(min(cfg["overlays"], len(dataset))):
+        for index in range(min(cfg.overlays, len(dataset))):
             item = dataset[index]
             prediction = segment(model, item["pixel_values"][None].to(next(model.parameters()).device))[0]
             overlay_panel(item["pixel_values"], prediction, item["labels"], dataset.transform.mean,
@@ -64,20 +63,19 @@ def _write_outputs(cfg: Dict[str, Any]):
     return write_outputs
 
 
-def build_segmentation_task(cfg: Dict[str, Any]) -> Task:
-    """Model, data, loss and evaluation of a segmentation config."""
-    train_set = build_dataset(cfg["data"], cfg["data"].get("train_split", "train"), train=True)
-    val_set = build_dataset(cfg["data"], cfg["data"].get("val_split", "val"), train=False)
+def build_segmentation_task(cfg: Recipe) -> Task:
+    """Model, data, loss and evaluation of a segmentation recipe."""
+    data = cfg.data.as_mapping()
+    train_set = build_dataset(data, cfg.data.train_split, train=True)
+    val_set = build_dataset(data, cfg.data.val_split, train=False)
     info = train_set.info
     overlay = dict(num_classes=info.num_classes, label_names=list(info.label_names), mean=tuple(info.mean),
                    std=tuple(info.std), input_size=(3, *train_set.transform.crop_size))
-    model = timm.create_model(cfg["model"]["name"], num_classes=info.num_classes,
-                              pretrained_backbone=cfg["model"].get("pretrained_backbone", False),
-                              pretrained_cfg_overlay=overlay, **cfg["model"]["args"])
-    loss_cfg = cfg["loss"]
-    criterion = SegmentationLoss(info.ignore_index, loss_cfg["aux_weight"], loss_cfg.get("ohem_thresh"),
-                                 loss_cfg.get("ohem_min_kept", 100000), loss_cfg.get("name", "ce"),
-                                 class_weights(loss_cfg.get("class_weight"), train_set))
+    model = timm.create_model(cfg.model.name, num_classes=info.num_classes,
+                              pretrained_backbone=cfg.model.pretrained_backbone,
+                              pretrained_cfg_overlay=overlay, **cfg.model.args)
+    criterion = SegmentationLoss(info.ignore_index, cfg.loss.aux_weight, cfg.loss.ohem_thresh,
+                                 cfg.loss.ohem_min_kept, cfg.loss.name, class_weights(cfg.loss.class_weight, train_set))
 
     def loss(output, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         logits, aux = output if isinstance(output, tuple) else (output, None)
