@@ -253,6 +253,34 @@ def test_classification_recipe_with_every_feature_resumes_to_the_same_weights_an
     assert not torch.equal(ema["fc.weight"], model["fc.weight"])  # the EMA is its own set of weights
 
 
+def test_mixup_batches_carry_mixed_images_and_smoothed_soft_labels(tmp_path):
+    _image_folder(tmp_path / "data")
+    cfg = _config(tmp_path, CLS, data={**CLS["data"], "root": str(tmp_path / "data")})
+    task = build_classification_task(cfg)
+    batch = torch.utils.data.default_collate([task.val_set[i] for i in (0, 2, 1, 3)])
+    mixed = task.prepare_batch({key: value.clone() for key, value in batch.items()})
+    assert mixed["labels"].shape == (4, 2) and torch.allclose(mixed["labels"].sum(1), torch.ones(4))
+    assert mixed["labels"].min() >= 0.05 - 1e-6  # label smoothing 0.1 over 2 classes: never below 0.05
+    assert not torch.equal(mixed["pixel_values"], batch["pixel_values"])
+    loss = task.loss(task.model(mixed["pixel_values"]), mixed)  # soft-target cross-entropy
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_gradient_clipping_bounds_every_update(tmp_path):
+    _image_folder(tmp_path / "data")
+    base = {key: CLS[key] for key in ("task", "model", "schedule")}
+    data = {"name": "imagefolder", "root": str(tmp_path / "data"), "transform": {"input_size": [3, 32, 32]}}
+    cfg = _config(tmp_path, base, data=data, batch_size=2, max_steps=2, checkpoint_every=2,
+                  schedule={"name": "poly", "power": 1.0, "warmup_steps": 0},
+                  optim={"name": "sgd", "lr": 1.0, "momentum": 0.0, "weight_decay": 0.0, "clip_grad": 1e-3})
+    task = build_classification_task(cfg)
+    before = {name: p.detach().clone() for name, p in task.model.named_parameters()}
+    train(cfg, tmp_path / "run", lambda _: task)
+    moved = torch.cat([(p.detach() - before[name]).flatten() for name, p in task.model.named_parameters()])
+    # plain SGD, lr 1.0 then 0.5: the weights move by at most (1.0 + 0.5) x the clipped gradient norm
+    assert 0 < moved.norm() <= 1.5e-3 * (1 + 1e-4)
+
+
 # --- speed switches -------------------------------------------------------------------------------------------------
 
 def _trains_with(tmp_path, **switches):
