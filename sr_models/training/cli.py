@@ -1,4 +1,4 @@
-"""Command line of `train/seg.py` and `train/cls.py` (run them with `accelerate launch`, or `python` for one process)."""
+"""Command line of `train/seg.py` and `train/cls.py` (`accelerate launch`, or `python` for one process)."""
 from __future__ import annotations
 
 import argparse

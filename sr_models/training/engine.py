@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,9 +100,19 @@ def build_schedule(cfg: Recipe, optimizer: torch.optim.Optimizer) -> torch.optim
                                                      power=schedule.power)
 
 
+_CHECKPOINT = re.compile(r"step_(\d+)")
+_RUN_FILES = ("config.yaml", "checkpoints", "metrics.json")  # what makes a folder a run folder (for --overwrite)
+
+
+def _checkpoints(output_dir: Path) -> List[Path]:
+    """The complete checkpoint folders of a run, oldest first."""
+    folders = [p for p in (Path(output_dir) / "checkpoints").glob("step_*") if _CHECKPOINT.fullmatch(p.name)]
+    return sorted(folders, key=lambda p: int(p.name[5:]))
+
+
 def latest_checkpoint(output_dir: Path) -> Optional[Path]:
     """The newest complete checkpoint folder of a run, if any."""
-    folders = sorted((Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name[5:]))
+    folders = _checkpoints(output_dir)
     return folders[-1] if folders else None
 
 
@@ -149,6 +160,9 @@ def _claim_run_folder(accelerator: Accelerator, output_dir: Path, resume: bool, 
     if used and not (resume or overwrite):
         raise FileExistsError(f"the run folder {output_dir} is not empty: pass --resume to continue its run, or "
                               f"--overwrite to delete it and start again")
+    if used and overwrite and not any((output_dir / name).exists() for name in _RUN_FILES):
+        raise FileExistsError(f"--overwrite deletes run folders only, and {output_dir} holds none of "
+                              f"{', '.join(_RUN_FILES)}: choose another --output-dir")
     if resume and latest_checkpoint(output_dir) is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {output_dir / 'checkpoints'}")
     accelerator.wait_for_everyone()  # every process has looked before the main one empties the folder
@@ -189,8 +203,11 @@ def _record_recipe(accelerator: Accelerator, cfg: Recipe, output_dir: Path, resu
     path = output_dir / "config.yaml"
     recipe = cfg.to_dict()
     if resume and path.is_file():
-        before = _flatten(yaml.safe_load(path.read_text()) or {})
-        changed = sorted(k for k in set(before) | set(_flatten(recipe)) if before.get(k) != _flatten(recipe).get(k))
+        try:
+            before, after = _flatten(yaml.safe_load(path.read_text()) or {}), _flatten(recipe)
+        except (OSError, yaml.YAMLError, AttributeError) as e:
+            raise CheckpointError(f"cannot resume: {path} cannot be read ({e})") from e
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         if changed:
             accelerator.print(f"warning: resuming with a recipe that differs from {path} in {', '.join(changed)}")
     if accelerator.is_main_process:
@@ -324,7 +341,8 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
     root = output_dir / "checkpoints"
     tmp = root / f"tmp_step_{run.step}"
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for partial in root.glob("tmp_step_*"):  # this one, or one a crash left half-written
+            shutil.rmtree(partial, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     path = tmp / f"rng_state_{accelerator.process_index}.json"
@@ -346,7 +364,7 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         tmp.rename(root / f"step_{run.step}")  # atomic: a checkpoint folder is complete or absent
-        for old in sorted(root.glob("step_*"), key=lambda p: int(p.name[5:]))[:-keep]:
+        for old in _checkpoints(output_dir)[:-keep]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
