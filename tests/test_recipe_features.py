@@ -284,7 +284,7 @@ def test_gradient_clipping_bounds_every_update(tmp_path):
 # --- speed switches -------------------------------------------------------------------------------------------------
 
 def _trains_with(tmp_path, **switches):
-    cfg = _config(tmp_path, SEG, max_steps=12, checkpoint_every=12, batch_size=8, **switches)
+    cfg = _config(tmp_path, SEG, max_steps=8, checkpoint_every=8, batch_size=8, **switches)
     task = build_segmentation_task(cfg)
     batch = torch.utils.data.default_collate([task.val_set[i] for i in range(8)])
 
@@ -297,7 +297,7 @@ def _trains_with(tmp_path, **switches):
     before = loss_of(task.model)
     metrics = train(cfg, tmp_path / "run", lambda _: task)
     after = loss_of(task.model)
-    assert np.isfinite(after) and after < before and metrics["steps"] == 12
+    assert np.isfinite(after) and after < 0.9 * before and metrics["steps"] == 8
     return task
 
 
