@@ -16,7 +16,7 @@ __all__ = ["plot_curves", "plot_confusion_matrix"]
 def plot_curves(train_log: List[Dict[str, float]], eval_log: List[Dict[str, float]], metric: str,
                 path: Path) -> None:
     """Three panels against the optimizer step: training loss, learning rate, and `metric` of each evaluation."""
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharex=True, constrained_layout=True)
     steps = [row["step"] for row in train_log]
     axes[0].plot(steps, [row["loss"] for row in train_log], color="tab:blue")
     axes[0].set(title="training loss", xlabel="step")
