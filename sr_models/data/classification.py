@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import inspect
 import random
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -15,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
-from .segmentation import read_image
+from .images import decode_image, read_image
 from .transforms import image_to_tensor
 
 __all__ = ["ClassificationDataset", "ImageFolderClassification", "HFClassificationDataset", "classification_transform"]
@@ -83,7 +82,7 @@ class ImageFolderClassification(ClassificationDataset):
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} does not exist; expected the layout {{root}}/{split}/<class>/<image>")
         super().__init__(transform)
-        self.folder = ImageFolder(str(folder), loader=partial(read_image, mode="RGB"))
+        self.folder = ImageFolder(str(folder), loader=read_image)
 
     @property
     def label_names(self) -> List[str]:
@@ -119,7 +118,7 @@ class HFClassificationDataset(ClassificationDataset):
     def load(self, index: int) -> Tuple[Image.Image, int]:
         try:
             row = self.dataset[index]
-            image = row[self.image_column].convert("RGB")
+            image = decode_image(row[self.image_column], f"row {index}")
         except (OSError, ValueError) as e:  # datasets decodes images lazily, when the row is read
             raise OSError(f"cannot read row {index} of the classification data set: {e}") from e
         return image, int(row[self.label_column])

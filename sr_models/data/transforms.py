@@ -12,14 +12,15 @@ from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torchvision import tv_tensors
 
+from .images import decode_image
 from .metadata import IGNORE_INDEX
 
 __all__ = ["SegmentationTransform", "PhotometricDistortion", "image_to_tensor"]
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """An RGB PIL image as float (3, H, W) in [0, 1], not normalised (items of data sets without a transform)."""
-    return TF.to_dtype(TF.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+    """A PIL image decoded to RGB (`images.decode_image`) as float (3, H, W) in [0, 1], not normalised."""
+    return TF.to_dtype(TF.pil_to_tensor(decode_image(image)), torch.float32, scale=True)
 
 
 def _coin(generator: Optional[torch.Generator]) -> bool:
@@ -101,7 +102,7 @@ class SegmentationTransform:
 
     def __call__(self, image: Image.Image, mask: np.ndarray,
                  generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        pixels = tv_tensors.Image(TF.pil_to_tensor(image.convert("RGB")))
+        pixels = tv_tensors.Image(TF.pil_to_tensor(decode_image(image)))
         labels = tv_tensors.Mask(torch.tensor(np.asarray(mask, dtype=np.uint8))[None])
         if labels.ndim != 3 or pixels.shape[-2:] != labels.shape[-2:]:
             raise ValueError(f"the mask {tuple(np.shape(mask))} must be (H, W) with the image's size "
