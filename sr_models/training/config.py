@@ -22,7 +22,8 @@ from ..constants import AUX_WEIGHT, EVAL_SCALES, OHEM_MIN_KEPT
 
 __all__ = [
     "Recipe", "ModelConfig", "DataConfig", "EmbeddedConfig", "TransformConfig", "PhotometricConfig", "OptimConfig",
-    "ScheduleConfig", "LossConfig", "EvalConfig", "EmaConfig", "MixupConfig", "RecipeError", "TASKS", "load_config", "recipe_from_dict",
+    "ScheduleConfig", "LossConfig", "EvalConfig", "EmaConfig", "MixupConfig", "RecipeError", "TASKS", "load_config",
+    "recipe_from_dict",
 ]
 
 # task name -> "module:function" building its `Task` (imported only when that task trains)
