@@ -11,8 +11,9 @@ so a crash (even `kill -9`) never leaves a half checkpoint. Nothing in them is a
 (and `ema.safetensors` with EMA on), `optimizer.pt` (tensors and numbers, read back with
 `torch.load(weights_only=True)`), `trainer_state.json` (step, sampler position, schedule, logged curves) and
 `rng_state_<rank>.json` (Python, NumPy and torch generators of each process). Resuming restores all of them and
-skips the batches of the current epoch already seen: the run ends with the weights of an uninterrupted run. A missing or unreadable part stops the resume with an
-error naming the file; `resume_partial=True` continues without an optimizer or RNG part, with a warning.
+skips the batches of the current epoch already seen: the run ends with the weights of an uninterrupted run. A
+missing or unreadable part stops the resume with an error naming the file; `resume_partial=True` continues without
+an optimizer or RNG part, with a warning.
 """
 from __future__ import annotations
 
