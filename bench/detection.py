@@ -1,7 +1,8 @@
-"""Table IX(a): GMACs of every detector at 1200x800, SR and NL deltas, and where SR could go.
+"""Table IX: GMACs of every detector (a) and Panoptic FPN (b) at 1200x800, SR and NL deltas, and where SR could go.
 
 Counted as mmdetection's `get_flops` counts (sr_models.profile.count_detector_macs): backbone + FPN + RPN head,
-the box head on 1000 proposals and the mask head on 100, per cascade stage; the 1200x800 image padded to 1216x800
+the box head on 1000 proposals and the mask head on 100, per cascade stage, Panoptic FPN's semantic head; the
+1200x800 image padded to 1216x800
 as torchvision's transform pads it (size divisible by 32). Multiply-adds of convolutions and matrix products only.
 `--forward` also runs every detector once in eval on a 800x1200 image (CPU) and reports its time.
 Usage: python bench/detection.py [--forward] [--output bench/results/detection.md]
@@ -27,30 +28,39 @@ PAPER = {  # Table IX(a): GFLOPs of the base detectors, deltas of +NL / +SR
     "maskrcnn_resnext101_32x4d_fpn": 355.37, "maskrcnn_sr_resnext101_32x4d_fpn": 1.32,
     "cascade_maskrcnn_resnext101_32x4d_fpn": 519.90, "cascade_maskrcnn_sr_resnext101_32x4d_fpn": 1.32,
 }
-BASE = {"maskrcnn_sr_resnet50_fpn": "maskrcnn_resnet50_fpn", "maskrcnn_nl_resnet50_fpn": "maskrcnn_resnet50_fpn",
+PAPER_PANOPTIC = {  # Table IX(b)
+    "panoptic_fpn_resnet50": 270.8, "panoptic_fpn_nl_resnet50": 30.5, "panoptic_fpn_sr_resnet50": 0.56,
+    "panoptic_fpn_resnet101": 346.87, "panoptic_fpn_nl_resnet101": 45.7, "panoptic_fpn_sr_resnet101": 1.32,
+}
+BASE = {"panoptic_fpn_sr_resnet50": "panoptic_fpn_resnet50", "panoptic_fpn_nl_resnet50": "panoptic_fpn_resnet50",
+        "panoptic_fpn_sr_resnet101": "panoptic_fpn_resnet101", "panoptic_fpn_nl_resnet101": "panoptic_fpn_resnet101",
+        "maskrcnn_sr_resnet50_fpn": "maskrcnn_resnet50_fpn", "maskrcnn_nl_resnet50_fpn": "maskrcnn_resnet50_fpn",
         "maskrcnn_sr_resnet101_fpn": "maskrcnn_resnet101_fpn", "maskrcnn_nl_resnet101_fpn": "maskrcnn_resnet101_fpn",
         "maskrcnn_sr_resnext101_32x4d_fpn": "maskrcnn_resnext101_32x4d_fpn",
         "cascade_maskrcnn_sr_resnext101_32x4d_fpn": "cascade_maskrcnn_resnext101_32x4d_fpn"}
 C5 = (1, 2048, SIZE[0] // 32, SIZE[1] // 32)  # layer4 output at 1216x800
 
 
-def detector_table() -> list[str]:
-    rows = ["| detector | params | backbone+FPN | RPN | box head | mask head | total GMACs | paper GFLOPs | "
-            "ours / paper | delta | paper delta | delta / base |", "|" + "---|" * 12]
+def detector_table(paper: dict[str, float], parts: tuple[str, ...]) -> list[str]:
+    """One row per detector of `paper` (its base GFLOPs or its delta over `BASE[name]`), MACs per part."""
+    rows = [f"| detector | params | {' | '.join(p.replace('_', ' ') for p in parts)} | total GMACs | paper GFLOPs | "
+            "ours / paper | delta | paper delta | delta / base |", "|" + "---|" * (8 + len(parts))]
     totals = {}
-    for name in PAPER:  # the Table IX(a) detectors (not the CPU-sized ones)
+    for name in paper:  # the Table IX detectors (not the CPU-sized ones)
         with torch.device("meta"):
             model = sr_models.create_detector(name, num_classes=81)
         counts = {k: v / 1e9 for k, v in count_detector_macs(model, SIZE).items()}
         totals[name] = counts["total"]
-        parts = " | ".join(f"{counts[k]:.2f}" for k in ("backbone+fpn", "rpn", "box_head", "mask_head"))
+        cells = " | ".join(f"{counts[k]:.2f}" for k in parts)
         if name in BASE:
             delta = totals[name] - totals[BASE[name]]
-            paper = f"{PAPER[BASE[name]] + PAPER[name]:.2f}"
-            tail = f"{totals[name] / float(paper):.3f} | +{delta:.2f} | +{PAPER[name]} | {delta / totals[BASE[name]]:.2%}"
+            reference = f"{paper[BASE[name]] + paper[name]:.2f}"
+            tail = (f"{totals[name] / float(reference):.3f} | +{delta:.2f} | +{paper[name]} | "
+                    f"{delta / totals[BASE[name]]:.2%}")
         else:
-            paper, tail = f"{PAPER[name]:.2f}", f"{totals[name] / PAPER[name]:.3f} | | | "
-        rows.append(f"| {name} | {count_params(model) / 1e6:.2f}M | {parts} | {counts['total']:.2f} | {paper} | {tail} |")
+            reference, tail = f"{paper[name]:.2f}", f"{totals[name] / paper[name]:.3f} | | | "
+        rows.append(f"| {name} | {count_params(model) / 1e6:.2f}M | {cells} | {counts['total']:.2f} | {reference} | "
+                    f"{tail} |")
     return rows
 
 
@@ -79,17 +89,18 @@ def sr_candidates_table() -> list[str]:
     return lines
 
 
-def forward_table() -> list[str]:
-    lines = ["| detector | forward at 800x1200 (s) | detections | mask shape |", "|---|---|---|---|"]
+def forward_table(names) -> list[str]:
+    lines = ["| detector | forward at 800x1200 (s) | detections | mask shape | panoptic segments |", "|---|---|---|---|---|"]
     image = torch.rand(3, 800, 1200, generator=torch.Generator().manual_seed(0))
-    for name in PAPER:  # the Table IX(a) detectors (not the CPU-sized ones)
+    for name in names:
         torch.manual_seed(0)
         model = sr_models.create_detector(name, num_classes=81, box_score_thresh=0.0).eval()
         start = time.perf_counter()
         with torch.no_grad():
             out = model([image])[0]
+        segments = len(out["segments_info"]) if "segments_info" in out else ""
         lines.append(f"| {name} | {time.perf_counter() - start:.1f} | {len(out['boxes'])} | "
-                     f"{tuple(out['masks'].shape)} |")
+                     f"{tuple(out['masks'].shape)} | {segments} |")
         print(lines[-1], flush=True)
     return lines
 
@@ -101,13 +112,16 @@ def main() -> None:
     args = parser.parse_args()
     sections = [
         f"torch {torch.__version__}; GMACs at {SIZE[1]}x{SIZE[0]} (1200x800 padded), 1000 box / 100 mask RoIs, "
-        "81 classes; paper = Table IX(a) GFLOPs (mmdetection's counter, which also counts BN, ReLU and additions)",
-        "Table IX(a) detectors:", "\n".join(detector_table()),
+        "81 classes; paper = Table IX GFLOPs (mmdetection's counter, which also counts BN, ReLU and additions)",
+        "Table IX(a) detectors:",
+        "\n".join(detector_table(PAPER, ("backbone+fpn", "rpn", "box_head", "mask_head"))),
+        "Table IX(b) Panoptic FPN (COCO's 53 stuff classes):",
+        "\n".join(detector_table(PAPER_PANOPTIC, ("backbone+fpn", "rpn", "semantic_head", "box_head", "mask_head"))),
         "Where SR goes (deltas over the plain backbone + FPN):", "\n".join(sr_candidates_table()),
     ]
     if args.forward:
         sections += ["Every detector once in eval, CPU, random weights, box_score_thresh = 0 (so the mask head runs):",
-                     "\n".join(forward_table())]
+                     "\n".join(forward_table([*PAPER, *PAPER_PANOPTIC]))]
     text = "\n\n".join(sections)
     print(text)
     if args.output:

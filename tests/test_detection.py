@@ -13,7 +13,7 @@ from sr_models.profile import count_detector_macs
 # CPU-sized tests: torchvision's transform resizes to 128-160 px, few proposals and detections
 SMALL = dict(min_size=128, max_size=160, rpn_pre_nms_top_n_test=64, rpn_post_nms_top_n_test=32,
              rpn_pre_nms_top_n_train=64, rpn_post_nms_top_n_train=32, box_detections_per_img=4)
-NAMES = sr_models.list_detectors()
+NAMES = sr_models.list_detectors("*maskrcnn*")  # Table IX(a); Panoptic FPN: tests/test_panoptic.py
 
 
 def _target(size: int = 128):
@@ -26,7 +26,7 @@ def _target(size: int = 128):
 def test_the_table9_names_are_registered_outside_timm():
     assert len(NAMES) == 12 and "cascade_maskrcnn_sr_resnext101_32x4d_fpn" in NAMES  # 10 of Table IX + 2 CPU-sized
     assert not any(timm.is_model(name) for name in NAMES)
-    assert sr_models.list_detectors("*_nl_*") == ["maskrcnn_nl_resnet50_fpn", "maskrcnn_nl_resnet101_fpn"]
+    assert sr_models.list_detectors("maskrcnn_nl_*") == ["maskrcnn_nl_resnet50_fpn", "maskrcnn_nl_resnet101_fpn"]
     with pytest.raises(ValueError, match="unknown detector 'maskrcnn_r50'"):
         sr_models.create_detector("maskrcnn_r50")
 

@@ -1,5 +1,5 @@
-"""Object detection and instance segmentation: `accelerate launch train/det.py --config train/configs/<recipe>.yaml`."""
+"""Detection, instance and panoptic segmentation (Table IX): `accelerate launch train/det.py --config <recipe>`."""
 from sr_models.training.cli import main
 
 if __name__ == "__main__":
-    main("instance-segmentation")
+    main(("instance-segmentation", "panoptic-segmentation"))

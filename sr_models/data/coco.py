@@ -25,7 +25,7 @@ from torchvision import tv_tensors
 
 from .images import read_image
 
-__all__ = ["CocoInstances", "load_coco", "detection_transform", "collate_detection", "coco_instances"]
+__all__ = ["DetectionDataset", "CocoInstances", "load_coco", "detection_transform", "collate_detection", "coco_instances"]
 
 Target = Dict[str, Any]
 
@@ -104,7 +104,31 @@ def detection_transform(train: bool, min_size: int = 800, max_size: int = 1333, 
                        v2.SanitizeBoundingBoxes()])
 
 
-class CocoInstances(Dataset):
+class DetectionDataset(Dataset):
+    """`load(index)` gives (uint8 image, target); `transform` is applied with randomness drawn from (seed, epoch,
+    index), so a resumed run replays the augmentations exactly."""
+
+    transform: Optional[Callable] = None
+    seed, epoch = 0, 0
+
+    def set_epoch(self, epoch: int, seed: Optional[int] = None) -> None:
+        self.epoch = epoch
+        if seed is not None:
+            self.seed = seed
+
+    def load(self, index: int) -> Tuple[tv_tensors.Image, Target]:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Tuple[torch.Tensor, Target]:
+        image, target = self.load(index)
+        if self.transform is None:
+            return TF.to_dtype(image, torch.float32, scale=True), target
+        with torch.random.fork_rng():
+            torch.manual_seed(zlib.crc32(f"{self.seed}/{self.epoch}/{index}".encode()))
+            return self.transform(image, target)
+
+
+class CocoInstances(DetectionDataset):
     """Images in `image_dir`, instances in the COCO file `annotation_file`; see the module docstring."""
 
     def __init__(self, image_dir: str | Path, annotation_file: str | Path, transform: Optional[Callable] = None):
@@ -113,7 +137,6 @@ class CocoInstances(Dataset):
         self.coco = load_coco(annotation_file)
         self.ids = sorted(self.coco.imgs)
         self.transform = transform
-        self.seed, self.epoch = 0, 0
         self.categories = sorted(self.coco.cats)
         self.label_names = {c: self.coco.cats[c]["name"] for c in self.categories}
 
@@ -121,12 +144,6 @@ class CocoInstances(Dataset):
     def num_classes(self) -> int:
         """Labels are category ids; torchvision's `num_classes` counts the background (0) too."""
         return max(self.categories) + 1
-
-    def set_epoch(self, epoch: int, seed: Optional[int] = None) -> None:
-        """Augmentations are drawn from (seed, epoch, index): resumed runs replay them exactly."""
-        self.epoch = epoch
-        if seed is not None:
-            self.seed = seed
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -150,14 +167,6 @@ class CocoInstances(Dataset):
             "image_id": image_id,
         }
         return tv_tensors.Image(TF.pil_to_tensor(image)), target
-
-    def __getitem__(self, index: int) -> Tuple[torch.Tensor, Target]:
-        image, target = self.load(index)
-        if self.transform is None:
-            return TF.to_dtype(image, torch.float32, scale=True), target
-        with torch.random.fork_rng():
-            torch.manual_seed(zlib.crc32(f"{self.seed}/{self.epoch}/{index}".encode()))
-            return self.transform(image, target)
 
 
 def coco_instances(root: str | Path, split: str, transform: Optional[Callable] = None) -> CocoInstances:

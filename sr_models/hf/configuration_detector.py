@@ -16,5 +16,7 @@ class SRDetectorConfig(PreTrainedConfig):
 
     @property
     def num_detector_classes(self) -> int:
-        """torchvision's `num_classes`: the largest label id plus the background."""
-        return max((int(k) for k in self.id2label), default=0) + 1
+        """torchvision's `num_classes`: the largest thing label plus the background. A panoptic model's `id2label`
+        also names its `num_stuff_classes` stuff categories, after the things."""
+        stuff = (self.detector_args or {}).get("num_stuff_classes", 0)
+        return max((int(k) for k in self.id2label), default=0) + 1 - stuff

@@ -68,3 +68,32 @@ class SRDetectorImageProcessor(TorchvisionBackend):
                     segmentation[segmentation == j] = -1
             results.append({"segmentation": segmentation, "segments_info": info})
         return results
+
+    def post_process_panoptic_segmentation(self, outputs: Any, threshold: float = 0.5, mask_threshold: float = 0.5,
+                                           overlap_mask_area_threshold: float = 0.5,
+                                           target_sizes: Optional[Sequence[Sequence[int]]] = None,
+                                           **kwargs) -> List[Dict]:
+        """Per image the Panoptic FPN fusion (`panoptic_seg`, 0: no segment) resized (nearest) to `target_sizes`,
+        with `segments_info` (`id`, `label_id`: things 1..T then stuff, `score`, `was_fused`); thing segments under
+        `threshold` are left out. A detector without a semantic branch answers with its instances alone."""
+        results = []
+        for i, d in enumerate(outputs["detections"]):
+            if "panoptic_seg" not in d:
+                one = {"detections": [d]}
+                results += self.post_process_instance_segmentation(
+                    one, threshold, mask_threshold, overlap_mask_area_threshold,
+                    None if target_sizes is None else [target_sizes[i]])
+                continue
+            segmentation = d["panoptic_seg"].long()
+            if target_sizes is not None:
+                size = tuple(int(s) for s in target_sizes[i])
+                segmentation = F.interpolate(segmentation[None, None].float(), size=size, mode="nearest")[0, 0].long()
+            info = []
+            for segment in d["segments_info"]:
+                if segment["isthing"] and segment["score"] < threshold:
+                    segmentation[segmentation == segment["id"]] = 0
+                    continue
+                info.append({"id": segment["id"], "label_id": segment["category_id"], "score": segment["score"],
+                             "was_fused": False})
+            results.append({"segmentation": segmentation, "segments_info": info})
+        return results

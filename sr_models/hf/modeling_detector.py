@@ -32,9 +32,11 @@ def detector_config(model: nn.Module, id2label: Dict[int, str]) -> SRDetectorCon
         raise ValueError(f"{type(model).__name__} was not built by sr_models.create_detector: no detector_cfg")
     name, num_classes = cfg.pop("name"), cfg.pop("num_classes")
     labels = {int(k): v for k, v in id2label.items()} or {i: f"LABEL_{i}" for i in range(1, num_classes)}
-    if max(labels) + 1 != num_classes:
+    stuff = cfg.get("num_stuff_classes", 0)  # a panoptic model names its stuff categories after the things
+    if max(labels) + 1 != num_classes + stuff:
         raise ValueError(f"id2label's largest id ({max(labels)}) does not match the detector's "
-                         f"num_classes={num_classes} (background included)")
+                         f"num_classes={num_classes} (background included)"
+                         + (f" plus its {stuff} stuff classes" if stuff else ""))
     return SRDetectorConfig(detector=name, detector_args=cfg, id2label=labels,
                             label2id={v: k for k, v in labels.items()})
 

@@ -31,10 +31,12 @@ TASKS: Dict[str, str] = {
     "semantic-segmentation": "sr_models.training.segmentation:build_segmentation_task",
     "image-classification": "sr_models.training.classification:build_classification_task",
     "instance-segmentation": "sr_models.training.detection:build_detection_task",
+    "panoptic-segmentation": "sr_models.training.panoptic:build_panoptic_task",
 }
 # model keyword arguments that the tasks derive themselves (from the data set, or from another recipe key)
 _DERIVED_MODEL_ARGS = {
     "num_classes": "the data set's number of classes",
+    "num_stuff_classes": "the panoptic data set's number of stuff classes",
     "pretrained": "the recipe trains from model.pretrained_backbone, not a pretrained head",
     "pretrained_backbone": "set model.pretrained_backbone instead",
     "pretrained_cfg_overlay": "the data set's labels and normalisation",
@@ -360,7 +362,7 @@ def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Recipe
 def _check_recipe(recipe: Recipe, where: str) -> None:
     """What the types cannot say: the model exists and accepts `model.args`, the data root exists, ..."""
     model = recipe.model
-    if recipe.task == "instance-segmentation":
+    if recipe.task in ("instance-segmentation", "panoptic-segmentation"):
         _check_detector(recipe, where)
         return
     if not timm.is_model(model.name):
