@@ -35,7 +35,7 @@ def _recipe(cfg: Dict[str, Any], prefix: str = "") -> List[Tuple[str, str]]:
 
 # (metrics.json key, model-index metric type, metric name) per task
 _METRICS = {
-    "image-segmentation": (("mIoU", "mean_iou", "mIoU"), ("pixel_accuracy", "accuracy", "pixel accuracy")),
+    "image-segmentation": (("mIoU", "mean_iou", "mIoU"), ("aAcc", "accuracy", "pixel accuracy (aAcc)")),
     "image-classification": (("top1", "accuracy", "top-1 accuracy"), ("top5", "accuracy", "top-5 accuracy")),
     "object-detection": (("bbox_AP", "mAP", "box AP"), ("bbox_AP50", "mAP@0.5", "box AP50"),
                          ("segm_AP", "mAP", "mask AP"), ("segm_AP50", "mAP@0.5", "mask AP50")),
