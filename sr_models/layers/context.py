@@ -21,7 +21,7 @@ from .double_attention import DoubleAttention
 from .ema import EMAUnit
 from .encoding import ContextEncoding
 from .pyramid_pooling import PyramidPoolingModule
-from .squeeze_reasoning import SqueezeReasoning
+from .squeeze_reasoning import create_squeeze_reasoning
 
 __all__ = ["CONTEXT_MODULES", "CONTEXT_BLOCKS", "create_context_block", "create_context_module", "context_names"]
 
@@ -35,7 +35,7 @@ def _psp_block(in_channels: int, channels: int, bins=(1, 2, 3, 6)) -> nn.Module:
 # name -> factory(channels, **kwargs) of a module that keeps the shape (B, channels, H, W)
 CONTEXT_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "none": lambda channels: nn.Identity(),
-    "sr": SqueezeReasoning,
+    "sr": create_squeeze_reasoning,  # SqueezeReasoning, or a preset with sr_preset="sfsegnets"
     "se": partial(SEModule, rd_ratio=1 / 16),
     "nl": partial(NonLocalAttn, use_scale=True, rd_ratio=1 / 2),
     "rcca": CrissCrossAttention,
