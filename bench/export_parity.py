@@ -22,11 +22,11 @@ from sr_models.layers import context_names
 from sr_models.models import list_sr_models
 
 
-def cases():
+def cases(groups=("models", "heads")):
     """(label, timm name, kwargs): every registered model, then every head of SRNet."""
-    for name in list_sr_models():
+    for name in list_sr_models() if "models" in groups else ():
         yield name, name, {}
-    for context in context_names():
+    for context in context_names() if "heads" in groups else ():
         yield f"srnet_resnet18_d8, context={context!r}, channels=32", "srnet_resnet18_d8", dict(context=context,
                                                                                              channels=32)
 
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--export-size", type=_size, default=(64, 64))
     parser.add_argument("--check-size", type=_size, default=(96, 128))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cases", nargs="+", choices=("models", "heads"), default=["models", "heads"])
     parser.add_argument("--output", type=Path, help="also write the table to this markdown file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -47,7 +48,7 @@ def main() -> None:
         args.output.write_text("# bench/export_parity.py\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for label, name, kwargs in tqdm(list(cases()), desc="export", leave=False):
+        for label, name, kwargs in tqdm(list(cases(args.cases)), desc="export", leave=False):
             torch.manual_seed(0)
             model = timm.create_model(name, **kwargs).eval()
             start = time.perf_counter()
