@@ -15,6 +15,8 @@ from typing import Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from .cli_errors import add_debug_flag, reported_errors
+
 __all__ = ["export_onnx", "onnx_parity", "load_model", "main"]
 
 EXTRA_MODULES = ("onnx", "onnxscript")
@@ -24,7 +26,8 @@ def require_extra(modules: Sequence[str] = EXTRA_MODULES) -> None:
     """Raise ImportError naming the extra unless every module of `modules` is importable."""
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        raise ImportError(f"ONNX export needs {', '.join(missing)}: pip install 'sr-models[export]'")
+        raise ImportError(f"ONNX export needs {', '.join(missing)}: pip install 'sr-models[export]' "
+                          f"(python environment {sys.prefix})")
 
 
 def _in_chans(model: nn.Module) -> int:
@@ -117,22 +120,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--num-classes", type=int, default=None, help="re-initialise the classifier(s)")
     parser.add_argument("--check", type=_size, default=None, metavar="HxW",
                         help="run onnxruntime at this size and print the max abs difference to PyTorch")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    try:
+    with reported_errors(args.debug):
         require_extra(EXTRA_MODULES + (("onnxruntime",) if args.check else ()))
-        model = load_model(args.model, args.num_classes).eval()
+        try:
+            model = load_model(args.model, args.num_classes).eval()
+        except (ValueError, FileNotFoundError) as e:
+            raise type(e)(f"{e} (model argument {args.model!r})") from e
         path = export_onnx(model, args.output, args.size)
         print(f"wrote {path} (pixel_values -> logits, dynamic batch/height/width, traced at "
               f"{args.size[0]}x{args.size[1]})")
         if args.check:
             diff = onnx_parity(model, path, (1, _in_chans(model), *args.check))
             print(f"onnxruntime vs PyTorch at {args.check[0]}x{args.check[1]}: max abs diff {diff:.2e}")
-    except ImportError as e:
-        print(f"error: {e} (python environment {sys.prefix})", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e} (model argument {args.model!r})", file=sys.stderr)
-        return 1
     return 0
 
 
