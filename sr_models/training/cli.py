@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 from ..cli_errors import add_debug_flag, reported_errors
 from .config import TASKS, Recipe, load_config
@@ -19,9 +19,11 @@ def task_builder(task: str) -> Callable[[Recipe], Task]:
     return getattr(importlib.import_module(module), name)
 
 
-def main(task: str, argv: Optional[Sequence[str]] = None) -> None:
-    """Parse the flags, load and check the recipe, train, print the metrics; errors as one `error:` line."""
-    parser = argparse.ArgumentParser(description=f"Train a {task} model (launch with `accelerate launch`).")
+def main(tasks: Union[str, Sequence[str]], argv: Optional[Sequence[str]] = None) -> None:
+    """Parse the flags, load and check the recipe (of one of `tasks`), train, print the metrics; errors as one
+    `error:` line."""
+    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    parser = argparse.ArgumentParser(description=f"Train a {' or '.join(tasks)} model (launch with `accelerate launch`).")
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. train/configs/srnet_r50_cityscapes.yaml")
     parser.add_argument("--output-dir", required=True, help="run folder: model, metrics.json, checkpoints/")
     parser.add_argument("--max-steps", type=int, help="override max_steps")
@@ -40,9 +42,9 @@ def main(task: str, argv: Optional[Sequence[str]] = None) -> None:
     with reported_errors(args.debug):
         overrides = list(args.overrides) + ([f"max_steps={args.max_steps}"] if args.max_steps is not None else [])
         cfg = load_config(args.config, overrides)
-        if cfg.task != task:
-            raise ValueError(f"{args.config} is a {cfg.task} recipe; this command trains {task} recipes")
-        metrics = train(cfg, Path(args.output_dir), task_builder(task), resume=args.resume, overwrite=args.overwrite,
+        if cfg.task not in tasks:
+            raise ValueError(f"{args.config} is a {cfg.task} recipe; this command trains {' or '.join(tasks)} recipes")
+        metrics = train(cfg, Path(args.output_dir), task_builder(cfg.task), resume=args.resume, overwrite=args.overwrite,
                         resume_partial=args.resume_partial)
         summary = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
         print("metrics:", summary)

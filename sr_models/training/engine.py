@@ -22,8 +22,9 @@ import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -41,15 +42,25 @@ from .config import Recipe
 __all__ = ["Task", "CheckpointError", "train", "latest_checkpoint", "build_optimizer", "build_schedule"]
 
 
+def _forward_pixel_values(model: nn.Module, batch: Dict[str, torch.Tensor]) -> Any:
+    return model(batch["pixel_values"])
+
+
 @dataclass
 class Task:
-    """What differs between tasks: the model, the data, the loss, the evaluation, the extra outputs."""
+    """What differs between tasks: the model, the data, the loss, the evaluation, the extra outputs.
+
+    A training step computes `loss(forward(model, batch), batch)`; `forward` defaults to `model(pixel_values)`
+    (detectors take their targets too), `collate_fn` to the DataLoader's default (detectors take lists).
+    """
     model: nn.Module
     train_set: Dataset
     val_set: Dataset
-    loss: Callable[[Any, Dict[str, torch.Tensor]], torch.Tensor]
+    loss: Callable[[Any, Any], torch.Tensor]
     evaluate: Callable[[Accelerator, nn.Module, Dataset], Dict[str, Any]]
     write_outputs: Callable[[nn.Module, Dataset, Path], None]
+    forward: Callable[[nn.Module, Any], Any] = _forward_pixel_values
+    collate_fn: Optional[Callable] = None
 
 
 class CheckpointError(RuntimeError):
@@ -75,11 +86,25 @@ def build_optimizer(cfg: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
+def _step_factor(step: int, warmup_steps: int, warmup_ratio: float, milestones: Tuple[int, ...],
+                 gamma: float) -> float:
+    factor = gamma ** sum(step >= m for m in milestones)
+    if step < warmup_steps:
+        factor *= warmup_ratio + (1 - warmup_ratio) * step / warmup_steps
+    return factor
+
+
 def build_schedule(cfg: Recipe, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """Poly, lr (1 - step / total)^power after a linear warm-up, or cosine with warm-up; one step per update."""
+    """Poly, lr (1 - step / total)^power after a linear warm-up; cosine with warm-up; or step (mmdetection's
+    schedules: lr x gamma at each of `milestones`, after a linear warm-up from `warmup_ratio` x lr). One step per
+    update."""
     schedule = cfg.schedule
     if schedule.name == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, schedule.warmup_steps, cfg.max_steps)
+    if schedule.name == "step":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
+            _step_factor, warmup_steps=schedule.warmup_steps, warmup_ratio=schedule.warmup_ratio,
+            milestones=tuple(schedule.milestones), gamma=schedule.gamma))
     return get_polynomial_decay_schedule_with_warmup(optimizer, schedule.warmup_steps, cfg.max_steps, lr_end=0.0,
                                                      power=schedule.power)
 
@@ -160,7 +185,8 @@ def _prepare(accelerator: Accelerator, cfg: Recipe, task: Task) -> _Run:
     # its own generator: creating an iterator (every epoch, and on resume) must not draw from the global RNG,
     # or a resumed run's dropout masks would drift from the uninterrupted run's
     loader = DataLoader(task.train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
+                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+                        collate_fn=task.collate_fn)
     if len(loader) == 0:
         raise ValueError(f"batch_size={cfg.batch_size} is larger than the training set ({len(task.train_set)})")
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -196,7 +222,7 @@ def _loop(accelerator: Accelerator, cfg: Recipe, task: Task, run: _Run, output_d
         for batch in batches:
             run.model.train()
             with accelerator.accumulate(run.model):
-                loss = task.loss(run.model(batch["pixel_values"]), batch)
+                loss = task.loss(task.forward(run.model, batch), batch)
                 accelerator.backward(loss)
                 run.optimizer.step()
                 run.optimizer.zero_grad()
