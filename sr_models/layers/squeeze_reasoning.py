@@ -343,13 +343,25 @@ def create_squeeze_reasoning(in_channels: int, sr_preset: Optional[str] = None, 
     return SqueezeReasoning.from_preset(sr_preset, in_channels, **kwargs)
 
 
+def _rescale(x: torch.Tensor, gate: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """x * gate, in place when allowed and no gradient is recorded (a leaf for FX: the check is not traceable)."""
+    gate = gate.to(x.dtype)[:, :, None, None]  # bf16 x * fp32 gate would run a slow mixed-dtype kernel
+    if inplace and not (torch.is_grad_enabled() and x.requires_grad):
+        return x.mul_(gate)
+    return x * gate
+
+
+torch.fx.wrap("_rescale")
+
+
 class SqueezeReasoningGate(nn.Module):
     """Section IV-E: SE with its FC layers replaced by graph reasoning: x * sigmoid(Eq. 5 on GAP(x) as K nodes).
 
     Takes `(channels, device=None, dtype=None)` like timm's attention layers, so it plugs into timm's ResNet with
     `block_args=dict(attn_layer=SqueezeReasoningGate)`. With `inplace=True`, a forward pass that records no
-    gradient rescales `x` in place (like timm's in-place activations): no new feature map is allocated, which is most
-    of the gate's cost on CPU.
+    gradient rescales `x` in place (like timm's in-place activations): no new feature map is allocated. That
+    decision lives in `_rescale`, which FX keeps as one call (`torch.fx.wrap`) and TorchScript / `torch.export`
+    evaluate as usual, so the gate traces, scripts and exports.
     """
 
     def __init__(self, channels: int, num_nodes: int = 16, inplace: bool = False, device=None, dtype=None):
@@ -361,7 +373,4 @@ class SqueezeReasoningGate(nn.Module):
         self.reasoning = GraphReasoning(num_nodes, channels // num_nodes, norm=False, act=False, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.reasoning(x.mean((2, 3))).sigmoid()[:, :, None, None]
-        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
-            return x.mul_(gate)
-        return x * gate
+        return _rescale(x, self.reasoning(x.mean((2, 3))).sigmoid(), self.inplace)
