@@ -35,7 +35,8 @@ def _evaluate(cfg: Recipe):
             item = dataset[index]
             labels = segment(model, item["pixel_values"][None].to(accelerator.device), mode=eval_cfg.mode,
                              crop_size=eval_cfg.crop_size or cfg.data.crop_size or info.crop_size,
-                             scales=eval_cfg.scales, flip=eval_cfg.flip)[0]
+                             scales=eval_cfg.scales, flip=eval_cfg.flip,
+                             bf16=cfg.mixed_precision == "bf16")[0]  # the run's precision, not the CPU's default
             confusion += confusion_matrix(labels, item["labels"].to(accelerator.device), info.num_classes,
                                           info.ignore_index)
         confusion = accelerator.reduce(confusion, "sum")
@@ -57,7 +58,8 @@ def _write_outputs(cfg: Recipe):
         folder.mkdir(exist_ok=True)
         for index in range(min(cfg.overlays, len(dataset))):
             item = dataset[index]
-            prediction = segment(model, item["pixel_values"][None].to(next(model.parameters()).device))[0]
+            prediction = segment(model, item["pixel_values"][None].to(next(model.parameters()).device),
+                                 bf16=cfg.mixed_precision == "bf16")[0]
             overlay_panel(item["pixel_values"], prediction, item["labels"], dataset.transform.mean,
                           dataset.transform.std, info.palette).save(folder / f"{index:04d}.png")
     return write_outputs
