@@ -8,6 +8,8 @@ from typing import Any, Dict, Sequence
 import timm
 import yaml
 
+from ..recipes import recipe_path
+
 __all__ = ["load_config", "apply_overrides", "validate_config", "TASKS"]
 
 TASKS = ("semantic-segmentation", "image-classification")
@@ -55,10 +57,8 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Dict[str, Any]:
-    """The YAML config at `path` over the defaults, with `overrides` applied."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
+    """The YAML config at `path` (or the packaged recipe of that name) over the defaults, with `overrides` applied."""
+    path = recipe_path(path)
     loaded = yaml.safe_load(path.read_text()) or {}
     if not isinstance(loaded, dict):
         raise ValueError(f"{path} must hold a mapping of config keys")
