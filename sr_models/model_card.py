@@ -1,7 +1,9 @@
-"""Model cards for published folders, rendered from `model_cards/*.md` with huggingface_hub's `ModelCard`.
+"""Model cards for published folders, rendered from the package's `model_cards/*.md` with huggingface_hub's `ModelCard`.
 
 Every number on a card comes from the folder: parameters and multiply-adds are measured on the saved model at its
 input size, evaluation results come from the run's `metrics.json`, the recipe from its resolved `config.yaml`.
+The metadata says `library_name: sr-models`: the Hub's generated snippets for `timm` or `transformers` would omit
+`import sr_models` and fail; the card's own usage snippet runs as printed.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from torch import nn
 from .hf.saving import is_segmenter
 from .profile import count_macs, count_params
 
-__all__ = ["render_model_card", "TEMPLATES"]
+__all__ = ["render_model_card", "TEMPLATES", "LIBRARY_NAME"]
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
+TEMPLATES = Path(__file__).resolve().parent / "model_cards"
+LIBRARY_NAME = "sr-models"
 
 
 def _recipe(cfg: Dict[str, Any], prefix: str = "") -> List[Tuple[str, str]]:
@@ -63,7 +66,7 @@ def render_model_card(folder: Path, model: nn.Module, repo_id: str) -> ModelCard
     name = repo_id.split("/")[-1]
     card_data = ModelCardData(
         model_name=name,
-        library_name="timm",
+        library_name=LIBRARY_NAME,
         license=pretrained_cfg.get("license"),
         tags=["timm", "transformers", "sr-models", "semantic-segmentation" if segmenter else "image-classification"],
         pipeline_tag=pipeline_tag,
@@ -87,3 +90,4 @@ def render_model_card(folder: Path, model: nn.Module, repo_id: str) -> ModelCard
         metrics=metrics,
         recipe=_recipe(run_cfg) if run_cfg else None,
     )
+

@@ -352,7 +352,7 @@ def test_card_parses_and_its_metadata_holds_the_run_numbers(first_run, tmp_path)
     card_path = tmp_path / "README.md"
     render_model_card(first_run, model, REPO_ID).save(card_path)
     card = ModelCard.load(card_path)
-    assert card.data.library_name == "timm" and {"timm", "transformers", "sr-models"} <= set(card.data.tags)
+    assert card.data.library_name == "sr-models" and {"timm", "transformers", "sr-models"} <= set(card.data.tags)
     assert card.data.pipeline_tag == "image-segmentation" and card.data.datasets == ["cityscapes"]
     assert card.data.license == model.pretrained_cfg["license"]
     assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("mean_iou", 61.5), ("accuracy", 90.0)]
@@ -361,6 +361,36 @@ def test_card_parses_and_its_metadata_holds_the_run_numbers(first_run, tmp_path)
     assert f"at {height}x{width} | {count_macs(model, (1, 3, height, width)) / 1e9:.2f} |" in card.text
     assert "| truck | 61.5 |" in card.text and "| optim.lr | 0.01 |" in card.text
     assert "arXiv:2011.03308" in card.text and f"hf-hub:{REPO_ID}" in card.text
+
+
+RUN_SNIPPETS = r"""
+import sys
+for path in sys.argv[1:]:
+    exec(compile(open(path).read(), path, "exec"), {"__name__": "__main__"})
+    print("ran", path)
+"""
+
+
+@pytest.mark.slow
+def test_card_usage_snippets_run_as_printed_against_a_saved_folder(tiny_run, classifier_run, tmp_path):
+    """The Usage code of each card, with the repo id standing for a local folder, runs in a fresh interpreter."""
+    import re
+
+    from sr_models.model_card import render_model_card
+
+    snippets = []
+    for folder in (tiny_run, classifier_run):
+        card = render_model_card(folder, timm.create_model(f"local-dir:{folder}", pretrained=True), f"{ORG}/snippet")
+        code = re.search(r"^## Usage\n+```python\n(.*?)^```", card.text, flags=re.S | re.M).group(1)
+        assert code.startswith("import sr_models") and f'"{ORG}/snippet"' in code and f"hf-hub:{ORG}/snippet" in code
+        code = code.replace(f"hf-hub:{ORG}/snippet", f"local-dir:{folder}").replace(f"{ORG}/snippet", str(folder))
+        snippets.append(tmp_path / f"{folder.name}.py")
+        snippets[-1].write_text(code)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, "-c", RUN_SNIPPETS, *map(str, snippets)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("ran ") == 2
 
 
 def test_card_of_a_bare_folder_says_it_has_no_evaluation(tmp_path):
