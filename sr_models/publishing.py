@@ -1,29 +1,38 @@
 """Publish a saved model or a training run to the Hugging Face Hub: stage, verify locally, upload, verify remotely.
 
-`python hub/publish.py RUN_OR_MODEL_DIR --repo-id ORG/NAME` is the command line. The token comes from the standard
-places (`HF_TOKEN`, `hf auth login`) and is never printed.
+    sr-models-publish RUN_OR_MODEL_DIR --repo-id ORG/NAME [--revision R] [--private] [--dry-run] [--timeout S]
+
+(also `python hub/publish.py ...` in a checkout). The token comes from the standard places (`HF_TOKEN`,
+`hf auth login`) and is never printed. Every request waits at most `--timeout` seconds (`SR_MODELS_HUB_TIMEOUT`,
+default 60) for the Hub; a failure exits 1 with one `error:` line and leaves the remote repo as it was.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
+import httpx2
 import timm
 import torch
-from huggingface_hub import HfApi, get_token, snapshot_download
+from huggingface_hub import HfApi, get_token, set_client_factory, snapshot_download
+from huggingface_hub.utils._http import default_client_factory
 from transformers import AutoModelForImageClassification, AutoModelForSemanticSegmentation
 
 from .hf.saving import is_segmenter
 from .model_card import render_model_card
 
-__all__ = ["PublishError", "stage", "verify_local", "publish", "REPO_FILES"]
+__all__ = ["PublishError", "stage", "verify_local", "publish", "set_hub_timeout", "hub_timeout", "main", "REPO_FILES"]
 
 # what a published repo holds: the folder `sr_models.save_pretrained` writes, and the card
 REPO_FILES = ("model.safetensors", "config.json", "preprocessor_config.json")
+DEFAULT_TIMEOUT = 60.0  # seconds without an answer from the Hub before a request fails
 
 
 class PublishError(RuntimeError):
@@ -32,6 +41,33 @@ class PublishError(RuntimeError):
 
 def _first_line(message: str) -> str:
     return (message.strip().splitlines() or [""])[0]
+
+
+def hub_timeout() -> float:
+    """The timeout in seconds of requests to the Hub: `SR_MODELS_HUB_TIMEOUT`, else 60."""
+    raw = os.environ.get("SR_MODELS_HUB_TIMEOUT", str(DEFAULT_TIMEOUT))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise PublishError(f"SR_MODELS_HUB_TIMEOUT={raw!r} must be a positive number of seconds")
+    return seconds
+
+
+def set_hub_timeout(seconds: float) -> None:
+    """Make every huggingface_hub request that sets no timeout of its own fail after `seconds` without progress.
+
+    huggingface_hub 2.4's shared HTTP client has no timeout (uploads, commits, repo creation would wait forever on
+    a stalled server); its downloads have their own (`HF_HUB_ETAG_TIMEOUT`, `HF_HUB_DOWNLOAD_TIMEOUT`). The client
+    is replaced through huggingface_hub's `set_client_factory`, so clients it re-creates keep the timeout.
+    """
+    def client_with_timeout() -> httpx2.Client:
+        client = default_client_factory()
+        client.timeout = httpx2.Timeout(seconds)
+        return client
+
+    set_client_factory(client_with_timeout)
 
 
 def _sha256(path: Path) -> str:
@@ -75,9 +111,12 @@ def stage(source: Path, staging: Path, repo_id: str) -> Dict[str, str]:
 
 
 def publish(source: Path, repo_id: str, revision: Optional[str] = None, private: bool = False,
-            dry_run: bool = False, log: Callable[[str], None] = print) -> Optional[str]:
-    """Stage and verify `source`, upload it to `repo_id` (branch `revision`), verify the upload; return the commit."""
+            dry_run: bool = False, log: Callable[[str], None] = print, timeout: Optional[float] = None) -> Optional[str]:
+    """Stage and verify `source`, upload it to `repo_id` (branch `revision`), verify the upload; return the commit.
+
+    Requests to the Hub time out after `timeout` seconds (default `hub_timeout()`), see `set_hub_timeout`."""
     source = Path(source)
+    timeout = timeout or hub_timeout()
     if not (source / "config.json").is_file():
         raise PublishError(f"{source} has no config.json: pass a training run or a sr_models.save_pretrained folder")
     token = get_token()
@@ -90,6 +129,7 @@ def publish(source: Path, repo_id: str, revision: Optional[str] = None, private:
         if dry_run:
             log(f"dry run: would upload {', '.join(hashes)} to {repo_id}")
             return None
+        set_hub_timeout(timeout)
         api = HfApi(token=token)
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)
@@ -103,9 +143,32 @@ def publish(source: Path, repo_id: str, revision: Optional[str] = None, private:
                                                 cache_dir=Path(tmp) / "cache"))
         except Exception as e:  # network, HTTP and server errors from huggingface_hub / httpx
             message = _first_line(str(e).replace(token, "***"))  # never echo the token
+            if isinstance(e, httpx2.TimeoutException):
+                message += f" (no answer within {timeout:g} s; --timeout or SR_MODELS_HUB_TIMEOUT sets the limit)"
             raise PublishError(f"upload to {repo_id} failed: {type(e).__name__}: {message}") from None
         remote = {name: _sha256(downloaded / name) for name in hashes if (downloaded / name).is_file()}
         if remote != hashes:
             raise PublishError(f"the files downloaded from {repo_id}@{commit.oid} differ from the uploaded ones")
         log(f"published {repo_id} at {commit.oid}")
         return commit.oid
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `sr-models-publish` / `hub/publish.py` command line; 0 on success, 1 with one `error:` line on failure."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="a training run's output folder or a saved model folder")
+    parser.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+    parser.add_argument("--revision", help="branch to commit to (created from main if missing)")
+    parser.add_argument("--private", action="store_true", help="create the repo private")
+    parser.add_argument("--dry-run", action="store_true", help="stage and verify locally, upload nothing")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for an answer from the Hub before failing "
+                                                      "(default: $SR_MODELS_HUB_TIMEOUT or 60)")
+    args = parser.parse_args(argv)
+    if args.timeout is not None and not args.timeout > 0:
+        parser.error(f"--timeout {args.timeout:g} must be a positive number of seconds")
+    try:
+        publish(args.source, args.repo_id, args.revision, args.private, args.dry_run, timeout=args.timeout)
+    except PublishError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -47,7 +47,7 @@ def _env(endpoint, tmp_path, token=TOKEN):
     return env
 
 
-def _publish(endpoint, tmp_path, source, *args, token=TOKEN, login=False):
+def _publish(endpoint, tmp_path, source, *args, token=TOKEN, login=False, env=None):
     """Run hub/publish.py with the token in HF_TOKEN (or, `login`, in the file `hf auth login` writes).
 
     The token must not show in its output nor in any other file it leaves in HF_HOME."""
@@ -56,8 +56,8 @@ def _publish(endpoint, tmp_path, source, *args, token=TOKEN, login=False):
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.write_text(token)
     result = subprocess.run([sys.executable, str(REPO / "hub" / "publish.py"), str(source), *args], cwd=REPO,
-                            env=_env(endpoint, tmp_path, None if login else token), capture_output=True, text=True,
-                            timeout=600)
+                            env={**_env(endpoint, tmp_path, None if login else token), **(env or {})},
+                            capture_output=True, text=True, timeout=600)
     token_file.unlink(missing_ok=True)
     assert TOKEN not in result.stdout + result.stderr
     leftovers = [p for p in (tmp_path / "hf").rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
@@ -177,7 +177,7 @@ def _request(hub, method, path, body=b"", token=TOKEN, content_type="application
         return e.code, e.headers, e.read()
 
 
-# --- the loopback Hub itself: the protocol facts of shared/notes/hub_protocol.md ------------------------------------
+# --- the loopback Hub itself: the protocol facts of docs/hub_protocol.md ------------------------------------------
 
 def test_loopback_hub_needs_the_token_for_writes_and_answers_409_with_url_for_an_existing_repo(hub):
     create = json.dumps({"name": "protocol", "organization": ORG}).encode()
@@ -294,6 +294,23 @@ def test_second_publish_is_a_new_revision_and_failed_ones_change_nothing(hub, tm
     assert refs["main"] == second_sha and refs["experiment"] not in (first_sha, second_sha)
     published = hub.repos[repo_id].tree(refs["experiment"])["model.safetensors"].content
     assert published == (third_run / "model.safetensors").read_bytes()
+
+
+@pytest.mark.slow
+def test_publish_to_a_stalled_hub_times_out_with_one_error_line_and_changes_nothing(hub, tmp_path, tiny_run):
+    repo_id = f"{ORG}/stalled"
+    assert _publish(hub.endpoint, tmp_path, tiny_run, "--repo-id", repo_id).returncode == 0
+    head = _head(hub, repo_id)
+    # the preupload stalls once (the client's retry then gets an answer), the commit stalls (not retried)
+    hub.stall_next.update(preupload=1, commit=1)
+    stalled = _publish(hub.endpoint, tmp_path, tiny_run, "--repo-id", repo_id, env={"SR_MODELS_HUB_TIMEOUT": "2"})
+    assert stalled.returncode == 1
+    errors = [line for line in stalled.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: upload to {repo_id} failed: ReadTimeout: timed out (no answer within 2 s; "
+                      f"--timeout or SR_MODELS_HUB_TIMEOUT sets the limit)"]
+    assert hub.stall_next == {"preupload": 0, "commit": 0} and _head(hub, repo_id) == head
+    bad = _publish(hub.endpoint, tmp_path, tiny_run, "--repo-id", repo_id, "--timeout", "0")
+    assert bad.returncode == 2 and "--timeout 0 must be a positive number of seconds" in bad.stderr
 
 
 @pytest.mark.slow
