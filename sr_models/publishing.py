@@ -111,7 +111,8 @@ def stage(source: Path, staging: Path, repo_id: str) -> Dict[str, str]:
 
 
 def publish(source: Path, repo_id: str, revision: Optional[str] = None, private: bool = False,
-            dry_run: bool = False, log: Callable[[str], None] = print, timeout: Optional[float] = None) -> Optional[str]:
+            dry_run: bool = False, log: Callable[[str], None] = print,
+            timeout: Optional[float] = None) -> Optional[str]:
     """Stage and verify `source`, upload it to `repo_id` (branch `revision`), verify the upload; return the commit.
 
     Requests to the Hub time out after `timeout` seconds (default `hub_timeout()`), see `set_hub_timeout`."""
