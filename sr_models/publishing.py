@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -21,18 +20,17 @@ from typing import Callable, Dict, Optional, Sequence
 import httpx2
 import timm
 import torch
-from huggingface_hub import HfApi, get_token, set_client_factory, snapshot_download
-from huggingface_hub.utils._http import default_client_factory
+from huggingface_hub import HfApi, get_token, snapshot_download
 from transformers import AutoModelForImageClassification, AutoModelForSemanticSegmentation
 
 from .hf.saving import is_segmenter
+from .hub_client import hub_timeout, set_hub_timeout
 from .model_card import render_model_card
 
-__all__ = ["PublishError", "stage", "verify_local", "publish", "set_hub_timeout", "hub_timeout", "main", "REPO_FILES"]
+__all__ = ["PublishError", "stage", "verify_local", "publish", "main", "REPO_FILES"]
 
 # what a published repo holds: the folder `sr_models.save_pretrained` writes, and the card
 REPO_FILES = ("model.safetensors", "config.json", "preprocessor_config.json")
-DEFAULT_TIMEOUT = 60.0  # seconds without an answer from the Hub before a request fails
 
 
 class PublishError(RuntimeError):
@@ -41,33 +39,6 @@ class PublishError(RuntimeError):
 
 def _first_line(message: str) -> str:
     return (message.strip().splitlines() or [""])[0]
-
-
-def hub_timeout() -> float:
-    """The timeout in seconds of requests to the Hub: `SR_MODELS_HUB_TIMEOUT`, else 60."""
-    raw = os.environ.get("SR_MODELS_HUB_TIMEOUT", str(DEFAULT_TIMEOUT))
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not seconds > 0:
-        raise PublishError(f"SR_MODELS_HUB_TIMEOUT={raw!r} must be a positive number of seconds")
-    return seconds
-
-
-def set_hub_timeout(seconds: float) -> None:
-    """Make every huggingface_hub request that sets no timeout of its own fail after `seconds` without progress.
-
-    huggingface_hub 2.4's shared HTTP client has no timeout (uploads, commits, repo creation would wait forever on
-    a stalled server); its downloads have their own (`HF_HUB_ETAG_TIMEOUT`, `HF_HUB_DOWNLOAD_TIMEOUT`). The client
-    is replaced through huggingface_hub's `set_client_factory`, so clients it re-creates keep the timeout.
-    """
-    def client_with_timeout() -> httpx2.Client:
-        client = default_client_factory()
-        client.timeout = httpx2.Timeout(seconds)
-        return client
-
-    set_client_factory(client_with_timeout)
 
 
 def _sha256(path: Path) -> str:
@@ -115,9 +86,12 @@ def publish(source: Path, repo_id: str, revision: Optional[str] = None, private:
             timeout: Optional[float] = None) -> Optional[str]:
     """Stage and verify `source`, upload it to `repo_id` (branch `revision`), verify the upload; return the commit.
 
-    Requests to the Hub time out after `timeout` seconds (default `hub_timeout()`), see `set_hub_timeout`."""
+    Requests to the Hub time out after `timeout` seconds (default `hub_timeout()`), see `sr_models.hub_client`."""
     source = Path(source)
-    timeout = timeout or hub_timeout()
+    try:
+        timeout = timeout or hub_timeout()
+    except ValueError as e:
+        raise PublishError(str(e)) from None
     if not (source / "config.json").is_file():
         raise PublishError(f"{source} has no config.json: pass a training run or a sr_models.save_pretrained folder")
     token = get_token()

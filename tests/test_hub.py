@@ -437,3 +437,26 @@ def test_every_registry_tag_points_at_org_model_tag_on_the_hub():
     assert len(names) > 10
     hub_ids = {name: get_pretrained_cfg(name).hf_hub_id for name in names}
     assert hub_ids == {name: f"{hub_org()}/{name}" for name in names}
+
+
+def test_hub_timeout_comes_from_the_environment_and_outlives_a_recreated_client(monkeypatch):
+    import httpx2
+    from huggingface_hub import close_session, get_session, set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    from sr_models.hub_client import hub_timeout, set_hub_timeout
+
+    monkeypatch.delenv("SR_MODELS_HUB_TIMEOUT", raising=False)
+    assert hub_timeout() == 60
+    monkeypatch.setenv("SR_MODELS_HUB_TIMEOUT", "2.5")
+    assert hub_timeout() == 2.5
+    monkeypatch.setenv("SR_MODELS_HUB_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match=r"SR_MODELS_HUB_TIMEOUT='soon' must be a positive number of seconds"):
+        hub_timeout()
+    try:
+        set_hub_timeout(2.5)
+        assert get_session().timeout == httpx2.Timeout(2.5)
+        close_session()  # what huggingface_hub does after a connection error
+        assert get_session().timeout == httpx2.Timeout(2.5)
+    finally:
+        set_client_factory(default_client_factory)

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..hub_client import hub_timeout, set_hub_timeout
 from .config import load_config
 from .engine import train
 
@@ -26,6 +27,7 @@ def main(task: Optional[str] = None, argv: Optional[Sequence[str]] = None) -> No
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set optim.lr=0.02 --set model.args.context=nl")
     args = parser.parse_args(argv)
+    set_hub_timeout(hub_timeout())  # pretrained weights and data sets may come from the Hub
     overrides = list(args.overrides) + ([f"max_steps={args.max_steps}"] if args.max_steps is not None else [])
     cfg = load_config(args.config, overrides)
     if task is not None and cfg["task"] != task:
