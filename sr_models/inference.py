@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .constants import EVAL_SCALES
+
 Size = Union[int, Tuple[int, int]]
 
 
@@ -71,7 +73,7 @@ def predict_sliding(
 def predict_multiscale(
         model: nn.Module,
         images: torch.Tensor,
-        scales: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
+        scales: Sequence[float] = EVAL_SCALES,
         flip: bool = True,
         crop_size: Optional[Size] = None,
 ) -> torch.Tensor:
@@ -103,7 +105,7 @@ def segment(
         images: torch.Tensor,
         mode: str = "whole",
         crop_size: Optional[Size] = None,
-        scales: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
+        scales: Sequence[float] = EVAL_SCALES,
         flip: bool = True,
 ) -> torch.Tensor:
     """Label map (N, H, W) by `mode`: "whole", "slide" (needs `crop_size`) or "multiscale"."""

@@ -12,7 +12,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
@@ -23,6 +22,7 @@ import torch
 from huggingface_hub import HfApi, get_token, snapshot_download
 from transformers import AutoModelForImageClassification, AutoModelForSemanticSegmentation
 
+from .cli_errors import add_debug_flag, reported_errors
 from .hf.saving import is_segmenter
 from .hub_client import hub_timeout, set_hub_timeout
 from .model_card import render_model_card
@@ -129,7 +129,7 @@ def publish(source: Path, repo_id: str, revision: Optional[str] = None, private:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The `sr-models-publish` / `hub/publish.py` command line; 0 on success, 1 with one `error:` line on failure."""
+    """The `sr-models-publish` / `hub/publish.py` command line; 0 on success, exit 1 with one `error:` line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", type=Path, help="a training run's output folder or a saved model folder")
     parser.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
@@ -138,12 +138,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="stage and verify locally, upload nothing")
     parser.add_argument("--timeout", type=float, help="seconds to wait for an answer from the Hub before failing "
                                                       "(default: $SR_MODELS_HUB_TIMEOUT or 60)")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     if args.timeout is not None and not args.timeout > 0:
         parser.error(f"--timeout {args.timeout:g} must be a positive number of seconds")
-    try:
+    with reported_errors(args.debug):
         publish(args.source, args.repo_id, args.revision, args.private, args.dry_run, timeout=args.timeout)
-    except PublishError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     return 0
