@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from functools import partial
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from timm.layers import ConvNormAct, NonLocalAttn, SEModule
 from torch import nn
@@ -39,12 +39,20 @@ def _psp_block(in_channels: int, channels: int, bins: Sequence[int] = (1, 2, 3, 
     return nn.Sequential(*layers, nn.Dropout2d(drop_rate)) if drop_rate else nn.Sequential(*layers)
 
 
+def _non_local(channels: int, use_scale: bool = True, rd_ratio: float = 1 / 2, rd_channels: Optional[int] = None,
+               rd_divisor: int = 8) -> nn.Module:
+    """timm's NonLocalAttn (embedded Gaussian, Wang et al.) with the paper's C/2 embedding; every option named, since
+    NonLocalAttn itself swallows unknown ones."""
+    return NonLocalAttn(channels, use_scale=use_scale, rd_ratio=rd_ratio, rd_channels=rd_channels,
+                        rd_divisor=rd_divisor)
+
+
 # name -> factory(channels, **kwargs) of a module that keeps the shape (B, channels, H, W)
 CONTEXT_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "none": lambda channels: nn.Identity(),
     "sr": SqueezeReasoning,
     "se": partial(SEModule, rd_ratio=1 / 16),
-    "nl": partial(NonLocalAttn, use_scale=True, rd_ratio=1 / 2),
+    "nl": _non_local,
     "rcca": CrissCrossAttention,
     "ema": EMAUnit,
     "a2": DoubleAttention,
@@ -65,23 +73,26 @@ def context_names() -> list[str]:
     return sorted({*CONTEXT_MODULES, *CONTEXT_BLOCKS})
 
 
-def _check_options(name: str, factory: Callable[..., nn.Module], num_channel_args: int, kwargs: dict) -> None:
-    """Refuse options the factory does not take (some, like timm's NonLocalAttn, would swallow them silently)."""
-    params = list(inspect.signature(factory).parameters.values())[num_channel_args:]
-    options = sorted(p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-                     and p.name not in ("device", "dtype"))
-    unknown = sorted(set(kwargs) - set(options))
-    if unknown:
-        takes = f"its options are {', '.join(options)}" if options else "it takes no options"
-        raise TypeError(f"context={name!r} does not take {', '.join(unknown)}; {takes}")
+def _build(name: str, factory: Callable[..., nn.Module], channel_args: Tuple[int, ...], kwargs: dict) -> nn.Module:
+    """`factory(*channel_args, **kwargs)`, refusing options it does not take with a one-line TypeError."""
+    params = list(inspect.signature(factory).parameters.values())[len(channel_args):]
+    if all(p.kind != p.VAR_KEYWORD for p in params):  # else the factory passes them on and its callee checks
+        options = sorted(p.name for p in params if p.kind != p.VAR_POSITIONAL and p.name not in ("device", "dtype"))
+        unknown = sorted(set(kwargs) - set(options))
+        if unknown:
+            takes = f"its options are {', '.join(options)}" if options else "it takes no options"
+            raise TypeError(f"context={name!r} does not take {', '.join(unknown)}; {takes}")
+    try:
+        return factory(*channel_args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"context={name!r}: {e}") from e
 
 
 def create_context_module(name: str, channels: int = 512, **kwargs) -> nn.Module:
     """The context module `name` alone, (B, channels, H, W) -> same shape (the Table IV "overhead" rows)."""
     if name not in CONTEXT_MODULES:
         raise ValueError(f"unknown context module {name!r}; choose one of {sorted(CONTEXT_MODULES)}")
-    _check_options(name, CONTEXT_MODULES[name], 1, kwargs)
-    return CONTEXT_MODULES[name](channels, **kwargs)
+    return _build(name, CONTEXT_MODULES[name], (channels,), kwargs)
 
 
 def context_out_channels(name: str, in_channels: int, channels: int, convs: bool = True) -> int:
@@ -94,8 +105,7 @@ def create_context_block(name: str, in_channels: int, channels: int = 512, convs
     """The whole block registered under `name`, else the context module `name` between two 3x3 convs
     (`convs=False`: the module alone on `in_channels`, see `context_out_channels`)."""
     if name in CONTEXT_BLOCKS:
-        _check_options(name, CONTEXT_BLOCKS[name], 2, kwargs)
-        return CONTEXT_BLOCKS[name](in_channels, channels, **kwargs)
+        return _build(name, CONTEXT_BLOCKS[name], (in_channels, channels), kwargs)
     if name not in CONTEXT_MODULES:
         raise ValueError(f"unknown context={name!r}; choose one of {context_names()}")
     if not convs:
