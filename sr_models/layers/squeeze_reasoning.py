@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+from timm.layers import register_notrace_function
 from torch import nn
 
 SQUEEZES = ("gap", "ghp")
@@ -26,12 +27,13 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+@register_notrace_function  # one call in FX graphs; the body is TorchScript-compatible and export-safe
 def check_feature_map(x: torch.Tensor, channels: int, who: str) -> None:
     """Raise a clear error unless `x` is an (N, channels, H, W) tensor."""
     if x.ndim != 4:
-        raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}")
+        raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {list(x.shape)}")
     if x.shape[1] != channels:
-        raise ValueError(f"{who} was built for {channels} input channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+        raise ValueError(f"{who} was built for {channels} input channels, got {x.shape[1]} (shape {list(x.shape)})")
 
 
 class NodeSqueeze(nn.Module):
