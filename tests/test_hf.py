@@ -240,13 +240,13 @@ def test_processor_turns_segmentation_maps_into_labels_resized_and_reduced_like_
         processor(images, segmentation_maps=[maps[0], np.zeros((4, 7), np.uint8)])
 
 
-@pytest.mark.parametrize("family", ["classifier"])
+@pytest.mark.parametrize("family", ["segmenter", "classifier"])
 def test_gradient_checkpointing_recomputes_the_stages_in_the_backward_pass(family, seg_dir, cls_dir):
     auto, path = ((AutoModelForSemanticSegmentation, seg_dir) if family == "segmenter"
                   else (AutoModelForImageClassification, cls_dir))
     model = auto.from_pretrained(path).train()
     assert model.supports_gradient_checkpointing
-    stage = model.timm_model.layer2 if family == "classifier" else model.timm_model.backbone.layer2
+    stage = model.timm_model.get_submodule("layer2" if family == "classifier" else "backbone.layer2")
     calls = []
     next(m for m in stage.modules() if isinstance(m, torch.nn.Conv2d)).register_forward_hook(
         lambda *_: calls.append(1))
@@ -278,10 +278,11 @@ def test_trainer_fine_tunes_a_saved_segmenter_on_a_datasets_dataset(seg_dir, tmp
     torch.manual_seed(0)
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=6, learning_rate=0.02,
                              logging_steps=1, report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True,
-                             remove_unused_columns=False)
+                             remove_unused_columns=False, activation_checkpointing=True)
     trainer = Trainer(model=AutoModelForSemanticSegmentation.from_pretrained(seg_dir), args=args,
                       train_dataset=dataset)
     trainer.train()
+    assert trainer.model.is_activation_checkpointing
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == 6 and losses[-1] < 0.6 * losses[0], losses
 
