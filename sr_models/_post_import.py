@@ -6,7 +6,6 @@ registration (transformers' import costs more than timm's) is paid by the progra
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
 import sys
 import threading
 from typing import Callable, Dict, List
@@ -28,6 +27,7 @@ class _Loader(importlib.abc.Loader):
 
     def exec_module(self, module) -> None:
         self.loader.exec_module(module)
+        module.__loader__ = module.__spec__.loader = self.loader  # the module keeps no trace of the wrapper
         with _lock:
             callbacks = _callbacks.pop(self.name, [])
         for callback in callbacks:
@@ -43,11 +43,14 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in _callbacks:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.loader is None:
-            return None
-        spec.loader = _Loader(spec.loader, fullname)
-        return spec
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            spec = find(fullname, path, target) if find is not None else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loader(spec.loader, fullname)
+                return spec
+        return None
 
 
 _FINDER = _Finder()

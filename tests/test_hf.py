@@ -320,3 +320,22 @@ def test_import_sr_models_leaves_transformers_unimported_and_the_auto_classes_st
     result = subprocess.run([sys.executable, "-c", IMPORT_CHECK, str(seg_dir)], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+def test_when_imported_runs_the_callback_once_after_the_module_body_or_at_once(tmp_path, monkeypatch):
+    import sys
+
+    from sr_models._post_import import when_imported
+
+    (tmp_path / "probe_module_for_hook.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen = []
+    when_imported("probe_module_for_hook", lambda: seen.append(sys.modules["probe_module_for_hook"].VALUE))
+    assert seen == []
+    import probe_module_for_hook  # noqa: F401
+
+    assert seen == [42]  # after the body ran, once
+    when_imported("probe_module_for_hook", lambda: seen.append("now"))
+    assert seen == [42, "now"]
+    assert type(probe_module_for_hook.__loader__).__name__ == "SourceFileLoader"
+    monkeypatch.delitem(sys.modules, "probe_module_for_hook")
