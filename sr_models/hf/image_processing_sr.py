@@ -27,6 +27,7 @@ from transformers.image_utils import (
 )
 from transformers.processing_utils import ImagesKwargs
 
+from ..constants import IGNORE_INDEX
 from ..data.images import decode_array, decode_image
 
 __all__ = ["SRResNetImageProcessor", "SRNetImageProcessor", "image_processor_from_pretrained_cfg"]
@@ -98,7 +99,6 @@ class SRNetImageProcessor(_SRImageProcessor):
     do_resize = False
     do_center_crop = False
     do_reduce_labels = False
-    ignore_index = 255  # SRNetConfig.semantic_loss_ignore_index
 
     def preprocess(self, images: ImageInput, segmentation_maps: ImageInput | None = None, **kwargs) -> BatchFeature:
         """`pixel_values`; with `segmentation_maps` (one (H, W) label map per image), also `labels` (int64)."""
@@ -136,7 +136,7 @@ class SRNetImageProcessor(_SRImageProcessor):
             raise ValueError(f"segmentation map {index} is {tuple(label.shape[-2:])} (H, W) but its image is "
                              f"{tuple(image_size)}")
         if reduce:
-            label = torch.where((label == 0) | (label == self.ignore_index), self.ignore_index, label - 1)
+            label = torch.where((label == 0) | (label == IGNORE_INDEX), IGNORE_INDEX, label - 1)
         return label[0]
 
     def post_process_semantic_segmentation(
