@@ -14,6 +14,23 @@ REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_wheel_test_token"
 
 
+def test_recipes_and_card_templates_have_one_copy_in_the_package_and_recipes_resolve_by_name(tmp_path):
+    from sr_models.model_card import TEMPLATES
+    from sr_models.recipes import RECIPES, list_recipes, recipe_path
+    from sr_models.training import load_config
+
+    assert (REPO / "train" / "configs").resolve() == RECIPES and (REPO / "model_cards").resolve() == TEMPLATES
+    assert "demo_embedded" in list_recipes() and len(list_recipes()) == len(list(RECIPES.glob("*.yaml")))
+    assert recipe_path("demo_embedded") == recipe_path("demo_embedded.yaml") == RECIPES / "demo_embedded.yaml"
+    local = tmp_path / "demo_embedded.yaml"
+    local.write_text("task: semantic-segmentation\n")
+    assert recipe_path(local) == local  # a path that exists wins over the packaged name
+    with pytest.raises(FileNotFoundError, match=r"config srnet_r9000 is neither a file nor a packaged recipe "
+                                                 r"\(packaged: .*demo_embedded"):
+        recipe_path("srnet_r9000")
+    assert load_config("demo_embedded").task == "semantic-segmentation"  # the embedded data needs no download
+
+
 def _run(command, cwd, env):
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{command[0]}: {result.stderr[-3000:]}"
