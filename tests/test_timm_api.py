@@ -22,7 +22,7 @@ SIZES = (64, 96)  # two input sizes, both multiples of every model's stride
 def _fx(model: torch.nn.Module) -> torch.fx.GraphModule:
     """Symbolic trace with timm's FX helpers (its leaf modules and autowrapped functions), as timm's suite does."""
     tracer = NodePathTracer(leaf_modules=get_notrace_modules(), autowrap_functions=get_notrace_functions())
-    return torch.fx.GraphModule(tracer.root, tracer.trace(model))
+    return torch.fx.GraphModule(model, tracer.trace(model))
 
 
 def _classifier_outputs(module: torch.nn.Module) -> int:
