@@ -192,10 +192,11 @@ def test_bad_arguments_of_the_other_families():
         model.reset_classifier(3, "avg")
 
 
-@pytest.mark.parametrize("name", ["srnet_resnet18_d8", "fcn_resnet18_d8", "srnet_dfnet1", "dfseg_dfnet1", "dfnet1"])
+@pytest.mark.parametrize("name", ["srnet_resnet18_d8", "fcn_resnet18_d8", "srnet_dfnet1", "dfseg_dfnet1", "dfnet1",
+                                  "sr_resnet18"])
 def test_forward_refuses_bad_input_in_one_line_and_answers_empty_batches(name):
     model = timm.create_model(name, num_classes=3).eval()
-    who = {"dfnet1": "DFNet", "srnet_dfnet1": "DFSeg", "dfseg_dfnet1": "DFSeg"}.get(name, "SRNet")
+    who = {"dfnet1": "DFNet", "srnet_dfnet1": "DFSeg", "dfseg_dfnet1": "DFSeg", "sr_resnet18": "SRResNet"}.get(name, "SRNet")
     for x, message in [
         (torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8), f"{who} expects a floating-point image tensor"),
         (torch.randn(3, 64, 64), f"{who} expects a 4-D"),
