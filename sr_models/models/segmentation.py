@@ -52,10 +52,8 @@ def is_segmenter(model: Union[nn.Module, str]) -> bool:
 
 @register_notrace_function  # FX keeps it as one call; it is TorchScript-compatible and export-safe
 def check_image(x: torch.Tensor, in_chans: int, min_size: int, who: str) -> None:
-    """Raise a one-line ValueError unless `x` is a float (N, in_chans, H, W) batch with H, W >= min_size."""
+    """Raise a one-line error unless `x` is a float (N, in_chans, H, W) batch with H, W >= min_size."""
     check_feature_map(x, in_chans, who)
-    if not x.is_floating_point():
-        raise ValueError(f"{who} expects a floating-point image tensor, got dtype {x.dtype} (normalise it first)")
     if x.shape[-2] < min_size or x.shape[-1] < min_size:
         raise ValueError(
             f"{who} needs images of at least {min_size}x{min_size} pixels, got {x.shape[-2]}x{x.shape[-1]}")
