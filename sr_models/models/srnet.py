@@ -6,8 +6,6 @@
 
 Logits are upsampled bilinearly to the input size. In training mode `forward` returns `(logits, aux_logits)`.
 """
-from __future__ import annotations
-
 from typing import List, Tuple, Union
 
 import torch
