@@ -6,8 +6,6 @@
 Stage layouts follow the authors' released DFNet code (residual basic blocks; v2 ends each stage with a block
 that widens it). Logits are upsampled bilinearly to the input size.
 """
-from __future__ import annotations
-
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -193,6 +191,9 @@ class DFSeg(Segmenter):
         fine, mid, last = features[-3], features[-2], features[-1]
         out = self.fuse_mid(self.reduce_last(self.context(last)), self.reduce_mid(mid))
         return self.fuse_fine(out, self.reduce_fine(fine))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.classifier.forward_head(x, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.forward_head(self.forward_features(x))
