@@ -16,7 +16,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch import nn
 
-from .hf.saving import is_segmenter
+from .models.segmentation import is_segmenter
 from .profile import count_macs, count_params
 
 __all__ = ["render_model_card", "TEMPLATES", "LIBRARY_NAME"]

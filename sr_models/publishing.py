@@ -23,9 +23,9 @@ from huggingface_hub import HfApi, get_token, snapshot_download
 from transformers import AutoModelForImageClassification, AutoModelForSemanticSegmentation
 
 from .cli_errors import add_debug_flag, reported_errors
-from .hf.saving import is_segmenter
 from .hub_client import hub_timeout, set_hub_timeout
 from .model_card import render_model_card
+from .models.segmentation import is_segmenter
 
 __all__ = ["PublishError", "stage", "verify_local", "publish", "main", "REPO_FILES"]
 
