@@ -8,9 +8,10 @@ import importlib
 
 from . import layers, models  # noqa: F401  (registration side effects)
 from ._post_import import when_imported
+from .models import create_detector, list_detectors
 
 __version__ = "0.1.0"
-__all__ = ["save_pretrained", "__version__"]
+__all__ = ["save_pretrained", "create_detector", "list_detectors", "__version__"]
 
 
 when_imported("transformers", lambda: importlib.import_module(".hf", __name__))  # registers the Auto classes

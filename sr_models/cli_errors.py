@@ -38,8 +38,10 @@ def describe_error(error: BaseException) -> str:
         text = str(error.args[0])
     else:
         text = str(error)
-    lines = [line for line in text.splitlines() if line.strip()]
-    text = lines[0].strip() if lines else type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]:
+        lines = [lines[-1].partition(": ")[2] or lines[-1]]  # the worker's own error, after its traceback
+    text = lines[0] if lines else type(error).__name__
     if not isinstance(error, _EXPECTED):
         text = f"{type(error).__name__}: {text} (--debug shows the traceback)"
     return text

@@ -4,17 +4,19 @@ import errno
 import json
 import os
 import pickle
+import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import sr_models  # noqa: F401
 from sr_models.cli_errors import describe_error
-from sr_models.training import CheckpointError, RecipeError, load_config, recipe_from_dict, train
+from sr_models.training import CheckpointError, RecipeError, cli, demo, load_config, recipe_from_dict, train
 from sr_models.training.segmentation import build_segmentation_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,6 +95,12 @@ def test_a_used_run_folder_is_refused_and_overwrite_starts_clean(tmp_path, finis
     assert not (run / "notes.txt").exists()
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_1"]
     assert json.loads((run / "metrics.json").read_text())["steps"] == 1
+    elsewhere = tmp_path / "not_a_run"
+    elsewhere.mkdir()
+    (elsewhere / "thesis.tex").write_text("years of work")
+    with pytest.raises(FileExistsError, match="--overwrite deletes run folders only"):
+        train(recipe_from_dict(TINY), elsewhere, build_segmentation_task, overwrite=True)
+    assert (elsewhere / "thesis.tex").exists()
 
 
 # ----------------------------------------------------------------------------------------------------------- resume
@@ -116,6 +124,8 @@ def _resumable_copy(finished_run: Path, tmp_path: Path) -> Path:
 def test_a_planted_pickle_is_never_unpickled(tmp_path, finished_run):
     run = _resumable_copy(finished_run, tmp_path)
     checkpoint = run / "checkpoints" / "step_1"
+    assert sorted(p.name for p in checkpoint.iterdir()) == [
+        "model.safetensors", "optimizer.pt", "rng_state_0.json", "trainer_state.json"]  # what resume reads
     marker = tmp_path / "code_ran"
     for name in ("custom_checkpoint_0.pkl", "random_states_0.pkl", "scheduler.bin"):  # Accelerate's pickles
         (checkpoint / name).write_bytes(pickle.dumps(_PlantedPayload(marker)))
@@ -182,29 +192,35 @@ def test_training_cli_errors_are_one_line_and_exit_1(tmp_path):
         "keep_checkpoints, log_every, num_workers, eval, overlays"
     assert not (tmp_path / "run").exists()
 
-    result = _cli(str(REPO / "train" / "seg.py"), "--config", str(recipe), "--output-dir", "run", "--debug",
-                  cwd=tmp_path)
-    assert result.returncode == 1 and "Traceback (most recent call last)" in result.stderr
-    assert "RecipeError: unknown key 'bach_size'" in result.stderr
+
+def test_debug_shows_the_error_with_its_traceback(tmp_path):
+    argv = ["--config", str(_recipe_file(tmp_path, bach_size=4)), "--output-dir", str(tmp_path / "run"), "--debug"]
+    with pytest.raises(RecipeError, match="unknown key 'bach_size'"):  # not turned into one line and exit 1
+        cli.main("semantic-segmentation", argv)
 
 
-def test_eval_mode_typo_is_refused_before_training(tmp_path):
-    result = _cli(str(REPO / "train" / "seg.py"), "--config", str(_recipe_file(tmp_path)), "--output-dir", "run",
-                  "--set", "eval.mode=slid", cwd=tmp_path)
-    assert result.returncode == 1 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("error: eval.mode='slid' must be one of 'whole', 'slide', 'multiscale'")
+def test_eval_mode_typo_is_refused_before_training(tmp_path, capsys):
+    argv = ["--config", str(_recipe_file(tmp_path)), "--output-dir", str(tmp_path / "run"), "--set", "eval.mode=slid"]
+    with pytest.raises(SystemExit) as exited:
+        cli.main("semantic-segmentation", argv)
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == ("error: eval.mode='slid' must be one of 'whole', 'slide', 'multiscale' "
+                                       "(--set eval.mode=slid)\n")
     assert not (tmp_path / "run").exists()  # nothing trained, nothing written
 
 
-def test_demo_and_publish_answer_with_one_error_line(tmp_path):
-    demo = _cli("-m", "sr_models.training.demo", "--set", "optim.lrr=1", cwd=tmp_path)
-    assert demo.returncode == 1
-    assert demo.stderr.strip().splitlines() == [
-        "error: unknown key 'optim.lrr' in --set optim.lrr=1; valid keys in optim: name, lr, momentum, weight_decay"]
-    publish = _cli(str(REPO / "hub" / "publish.py"), str(tmp_path / "absent"), "--repo-id", "me/x", "--dry-run",
-                   cwd=tmp_path)
-    assert publish.returncode == 1 and len(publish.stderr.strip().splitlines()) == 1
-    assert publish.stderr.startswith("error: ") and str(tmp_path / "absent") in publish.stderr
+def test_demo_and_publish_answer_with_one_error_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["demo", "--output-dir", str(tmp_path / "demo"), "--set", "optim.lrr=1"])
+    with pytest.raises(SystemExit) as exited:
+        demo.main()
+    assert exited.value.code == 1 and capsys.readouterr().err == (
+        "error: unknown key 'optim.lrr' in --set optim.lrr=1; valid keys in optim: name, lr, momentum, weight_decay\n")
+    monkeypatch.setattr(sys, "argv", ["publish.py", str(tmp_path / "absent"), "--repo-id", "me/x", "--dry-run"])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(REPO / "hub" / "publish.py"), run_name="__main__")
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.startswith("error: ") and err.count("\n") == 1
+    assert str(tmp_path / "absent") in err
 
 
 def test_a_label_map_of_the_wrong_size_names_its_file(tmp_path):
@@ -221,3 +237,18 @@ def test_a_label_map_of_the_wrong_size_names_its_file(tmp_path):
     with pytest.raises(ValueError, match=rf"{tmp_path / 'valannot' / '0001.png'}: the label map is 40x32 but its "
                                          r"image is 48x32"):
         dataset[0]
+
+
+class _UnreadableImages(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise OSError(f"cannot read image /data/{index}.png: truncated")
+
+
+def test_an_unreadable_image_in_a_loader_worker_is_reported_with_its_file():
+    loader = torch.utils.data.DataLoader(_UnreadableImages(), num_workers=1)
+    with pytest.raises(OSError) as raised:
+        next(iter(loader))
+    assert describe_error(raised.value) == "cannot read image /data/0.png: truncated"

@@ -1,5 +1,5 @@
-"""Command line of `sr-models-train`, `train/seg.py` and `train/cls.py` (run them with `accelerate launch`, or
-`python` for one process).
+"""Command line of `sr-models-train`, `train/seg.py`, `train/cls.py` and `train/det.py` (run them with
+`accelerate launch`, or `python` for one process).
 
 `sr-models-train` (or `accelerate launch -m sr_models.training.cli`) trains the task its recipe names.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 from ..cli_errors import add_debug_flag, reported_errors
 from ..hub_client import hub_timeout, set_hub_timeout
@@ -24,11 +24,11 @@ def task_builder(task: str) -> Callable[[Recipe], Task]:
     return getattr(importlib.import_module(module), name)
 
 
-def main(task: Optional[str] = None, argv: Optional[Sequence[str]] = None) -> None:
-    """Parse the flags, load and check the recipe, train, print the metrics; errors as one `error:` line.
-
-    `task` None (`sr-models-train`): the recipe's task."""
-    what = f"a {task} model" if task else "the model of a recipe"
+def main(tasks: Union[str, Sequence[str], None] = None, argv: Optional[Sequence[str]] = None) -> None:
+    """Parse the flags, load and check the recipe (of one of `tasks`; None, as `sr-models-train`: any task), train,
+    print the metrics; errors as one `error:` line."""
+    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks or ())
+    what = f"a {' or '.join(tasks)} model" if tasks else "the model of a recipe"
     parser = argparse.ArgumentParser(description=f"Train {what} (launch with `accelerate launch`).")
     parser.add_argument("--config", required=True, help="a packaged recipe's name (e.g. srnet_r50_cityscapes) or "
                                                         "a YAML file (e.g. train/configs/srnet_r50_cityscapes.yaml)")
@@ -50,8 +50,8 @@ def main(task: Optional[str] = None, argv: Optional[Sequence[str]] = None) -> No
         set_hub_timeout(hub_timeout())  # pretrained weights and data sets may come from the Hub
         overrides = list(args.overrides) + ([f"max_steps={args.max_steps}"] if args.max_steps is not None else [])
         cfg = load_config(args.config, overrides)
-        if task is not None and cfg.task != task:
-            raise ValueError(f"{args.config} is a {cfg.task} recipe; this command trains {task} recipes")
+        if tasks and cfg.task not in tasks:
+            raise ValueError(f"{args.config} is a {cfg.task} recipe; this command trains {' or '.join(tasks)} recipes")
         metrics = train(cfg, Path(args.output_dir), task_builder(cfg.task), resume=args.resume,
                         overwrite=args.overwrite, resume_partial=args.resume_partial)
         summary = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}

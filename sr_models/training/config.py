@@ -30,10 +30,13 @@ __all__ = [
 TASKS: Dict[str, str] = {
     "semantic-segmentation": "sr_models.training.segmentation:build_segmentation_task",
     "image-classification": "sr_models.training.classification:build_classification_task",
+    "instance-segmentation": "sr_models.training.detection:build_detection_task",
+    "panoptic-segmentation": "sr_models.training.panoptic:build_panoptic_task",
 }
 # model keyword arguments that the tasks derive themselves (from the data set, or from another recipe key)
 _DERIVED_MODEL_ARGS = {
     "num_classes": "the data set's number of classes",
+    "num_stuff_classes": "the panoptic data set's number of stuff classes",
     "pretrained": "the recipe trains from model.pretrained_backbone, not a pretrained head",
     "pretrained_backbone": "set model.pretrained_backbone instead",
     "pretrained_cfg_overlay": "the data set's labels and normalisation",
@@ -66,7 +69,7 @@ Triple = Tuple[float, float, float]  # per-channel mean / std
 class ModelConfig:
     name: str  # a timm model name (sr-models registers srnet_*, fcn_*, sr_resnet*)
     args: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model, checked on the meta device
-    pretrained_backbone: bool = False  # segmentation: start the backbone from timm's ImageNet weights
+    pretrained_backbone: bool = False  # segmentation, detection: start the backbone from timm's ImageNet weights
 
 
 @dataclass
@@ -124,9 +127,12 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["poly", "cosine"] = "poly"
+    name: Literal["poly", "cosine", "step"] = "poly"
     power: PositiveFloat = 0.9
     warmup_steps: NonNegativeInt = 0
+    warmup_ratio: Fraction = 0.0  # step: the warm-up starts at this fraction of lr (mmdetection: 0.001)
+    milestones: List[PositiveInt] = field(default_factory=list)  # step: updates at which lr is multiplied by gamma
+    gamma: PositiveFloat = 0.1
 
 
 @dataclass
@@ -308,6 +314,9 @@ def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Recipe
 def _check_recipe(recipe: Recipe, where: str) -> None:
     """What the types cannot say: the model exists and accepts `model.args`, the data root exists, ..."""
     model = recipe.model
+    if recipe.task in ("instance-segmentation", "panoptic-segmentation"):
+        _check_detector(recipe, where)
+        return
     if not timm.is_model(model.name):
         raise RecipeError(f"model.name={model.name!r} is not a registered timm model (sr-models registers e.g. "
                           f"srnet_resnet50_d8, sr_resnet50; `timm.list_models('sr*')` lists them) ({where})")
@@ -322,5 +331,28 @@ def _check_recipe(recipe: Recipe, where: str) -> None:
     try:  # the model's own argument checks, without allocating its weights
         with torch.device("meta"):
             timm.create_model(model.name, **model.args)
+    except Exception as e:  # noqa: BLE001 - any refusal of the arguments is the recipe's error
+        raise RecipeError(f"model.args={model.args} are refused by {model.name}: {e} ({where})") from None
+
+
+def _check_detector(recipe: Recipe, where: str) -> None:
+    """A detection recipe names a registered detector and arguments it accepts."""
+    from ..models.detection import create_detector, is_detector, list_detectors
+
+    model = recipe.model
+    if not is_detector(model.name):
+        raise RecipeError(f"model.name={model.name!r} is not a registered detector (sr_models.list_detectors(): "
+                          f"{', '.join(list_detectors()[:3])}, ...) ({where})")
+    for key, reason in _DERIVED_MODEL_ARGS.items():
+        if key in model.args:
+            raise RecipeError(f"model.args.{key} is set by the task ({reason}); remove it ({where})")
+    if recipe.data.name not in ("coco", "embedded"):
+        raise RecipeError(f"data.name={recipe.data.name!r}: detection reads 'coco' (COCO layout under data.root) "
+                          f"or 'embedded' (the generated instance set) ({where})")
+    if recipe.data.root and not Path(recipe.data.root).exists() and recipe.data.name == "coco":
+        raise FileNotFoundError(f"data.root={recipe.data.root} does not exist ({where})")
+    try:
+        with torch.device("meta"):
+            create_detector(model.name, **model.args)
     except Exception as e:  # noqa: BLE001 - any refusal of the arguments is the recipe's error
         raise RecipeError(f"model.args={model.args} are refused by {model.name}: {e} ({where})") from None

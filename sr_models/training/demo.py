@@ -40,8 +40,9 @@ _STEP = re.compile(r"train:.*?\|\s*(\d+)/\d+")  # tqdm's "train:  45%|####  | 13
 def launch(config: str, output_dir: Path, overrides: List[str], threads: int) -> subprocess.Popen:
     """Start `accelerate launch -m sr_models.training.cli` (one CPU process, replacing an earlier demo run in
     `output_dir`) with its output going to `<output_dir>.log`."""
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "sr_models.training.cli",
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--quiet", "--num_processes", "1",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "-m", "sr_models.training.cli",
                "--config", str(config), "--output-dir", str(output_dir), "--overwrite"]
     for item in overrides:
         command += ["--set", item]

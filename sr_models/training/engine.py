@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -40,15 +42,25 @@ from .config import Recipe
 __all__ = ["Task", "CheckpointError", "train", "latest_checkpoint", "build_optimizer", "build_schedule"]
 
 
+def _forward_pixel_values(model: nn.Module, batch: Dict[str, torch.Tensor]) -> Any:
+    return model(batch["pixel_values"])
+
+
 @dataclass
 class Task:
-    """What differs between tasks: the model, the data, the loss, the evaluation, the extra outputs."""
+    """What differs between tasks: the model, the data, the loss, the evaluation, the extra outputs.
+
+    A training step computes `loss(forward(model, batch), batch)`; `forward` defaults to `model(pixel_values)`
+    (detectors take their targets too), `collate_fn` to the DataLoader's default (detectors take lists).
+    """
     model: nn.Module
     train_set: Dataset
     val_set: Dataset
-    loss: Callable[[Any, Dict[str, torch.Tensor]], torch.Tensor]
+    loss: Callable[[Any, Any], torch.Tensor]
     evaluate: Callable[[Accelerator, nn.Module, Dataset], Dict[str, Any]]
     write_outputs: Callable[[nn.Module, Dataset, Path], None]
+    forward: Callable[[nn.Module, Any], Any] = _forward_pixel_values
+    collate_fn: Optional[Callable] = None
 
 
 class CheckpointError(RuntimeError):
@@ -74,18 +86,42 @@ def build_optimizer(cfg: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
 
+def _step_factor(step: int, warmup_steps: int, warmup_ratio: float, milestones: Tuple[int, ...],
+                 gamma: float) -> float:
+    factor = gamma ** sum(step >= m for m in milestones)
+    if step < warmup_steps:
+        factor *= warmup_ratio + (1 - warmup_ratio) * step / warmup_steps
+    return factor
+
+
 def build_schedule(cfg: Recipe, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """Poly, lr (1 - step / total)^power after a linear warm-up, or cosine with warm-up; one step per update."""
+    """Poly, lr (1 - step / total)^power after a linear warm-up; cosine with warm-up; or step (mmdetection's
+    schedules: lr x gamma at each of `milestones`, after a linear warm-up from `warmup_ratio` x lr). One step per
+    update."""
     schedule = cfg.schedule
     if schedule.name == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, schedule.warmup_steps, cfg.max_steps)
+    if schedule.name == "step":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
+            _step_factor, warmup_steps=schedule.warmup_steps, warmup_ratio=schedule.warmup_ratio,
+            milestones=tuple(schedule.milestones), gamma=schedule.gamma))
     return get_polynomial_decay_schedule_with_warmup(optimizer, schedule.warmup_steps, cfg.max_steps, lr_end=0.0,
                                                      power=schedule.power)
 
 
+_CHECKPOINT = re.compile(r"step_(\d+)")
+_RUN_FILES = ("config.yaml", "checkpoints", "metrics.json")  # what makes a folder a run folder (for --overwrite)
+
+
+def _checkpoints(output_dir: Path) -> List[Path]:
+    """The complete checkpoint folders of a run, oldest first."""
+    folders = [p for p in (Path(output_dir) / "checkpoints").glob("step_*") if _CHECKPOINT.fullmatch(p.name)]
+    return sorted(folders, key=lambda p: int(p.name[5:]))
+
+
 def latest_checkpoint(output_dir: Path) -> Optional[Path]:
     """The newest complete checkpoint folder of a run, if any."""
-    folders = sorted((Path(output_dir) / "checkpoints").glob("step_*"), key=lambda p: int(p.name[5:]))
+    folders = _checkpoints(output_dir)
     return folders[-1] if folders else None
 
 
@@ -126,6 +162,9 @@ def _claim_run_folder(accelerator: Accelerator, output_dir: Path, resume: bool, 
     if used and not (resume or overwrite):
         raise FileExistsError(f"the run folder {output_dir} is not empty: pass --resume to continue its run, or "
                               f"--overwrite to delete it and start again")
+    if used and overwrite and not any((output_dir / name).exists() for name in _RUN_FILES):
+        raise FileExistsError(f"--overwrite deletes run folders only, and {output_dir} holds none of "
+                              f"{', '.join(_RUN_FILES)}: choose another --output-dir")
     if resume and latest_checkpoint(output_dir) is None:
         raise FileNotFoundError(f"--resume: no checkpoint in {output_dir / 'checkpoints'}")
     accelerator.wait_for_everyone()  # every process has looked before the main one empties the folder
@@ -146,7 +185,8 @@ def _prepare(accelerator: Accelerator, cfg: Recipe, task: Task) -> _Run:
     # its own generator: creating an iterator (every epoch, and on resume) must not draw from the global RNG,
     # or a resumed run's dropout masks would drift from the uninterrupted run's
     loader = DataLoader(task.train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed))
+                        num_workers=cfg.num_workers, generator=torch.Generator().manual_seed(cfg.seed),
+                        collate_fn=task.collate_fn)
     if len(loader) == 0:
         raise ValueError(f"batch_size={cfg.batch_size} is larger than the training set ({len(task.train_set)})")
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -158,8 +198,11 @@ def _record_recipe(accelerator: Accelerator, cfg: Recipe, output_dir: Path, resu
     path = output_dir / "config.yaml"
     recipe = cfg.to_dict()
     if resume and path.is_file():
-        before = _flatten(yaml.safe_load(path.read_text()) or {})
-        changed = sorted(k for k in set(before) | set(_flatten(recipe)) if before.get(k) != _flatten(recipe).get(k))
+        try:
+            before, after = _flatten(yaml.safe_load(path.read_text()) or {}), _flatten(recipe)
+        except (OSError, yaml.YAMLError, AttributeError) as e:
+            raise CheckpointError(f"cannot resume: {path} cannot be read ({e})") from e
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         if changed:
             accelerator.print(f"warning: resuming with a recipe that differs from {path} in {', '.join(changed)}")
     if accelerator.is_main_process:
@@ -179,7 +222,7 @@ def _loop(accelerator: Accelerator, cfg: Recipe, task: Task, run: _Run, output_d
         for batch in batches:
             run.model.train()
             with accelerator.accumulate(run.model):
-                loss = task.loss(run.model(batch["pixel_values"]), batch)
+                loss = task.loss(task.forward(run.model, batch), batch)
                 accelerator.backward(loss)
                 run.optimizer.step()
                 run.optimizer.zero_grad()
@@ -261,7 +304,8 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
     root = output_dir / "checkpoints"
     tmp = root / f"tmp_step_{run.step}"
     if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for partial in root.glob("tmp_step_*"):  # this one, or one a crash left half-written
+            shutil.rmtree(partial, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     path = tmp / f"rng_state_{accelerator.process_index}.json"
@@ -279,7 +323,7 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         tmp.rename(root / f"step_{run.step}")  # atomic: a checkpoint folder is complete or absent
-        for old in sorted(root.glob("step_*"), key=lambda p: int(p.name[5:]))[:-keep]:
+        for old in _checkpoints(output_dir)[:-keep]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
