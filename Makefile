@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(PY) bench/realtime.py --output bench/results/realtime.md
 	$(PY) bench/export.py --output bench/results/export.md
 	$(PY) bench/export_parity.py --output bench/results/export_parity.md
+	$(PY) bench/import_time.py --output bench/results/import_time.md
 
 summary: $(STAMP)
 	$(PY) -m sr_models.summary

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import EVAL_SCALES
-from .hf.saving import is_segmenter
+from .models.segmentation import is_segmenter
 
 Size = Union[int, Tuple[int, int]]
 

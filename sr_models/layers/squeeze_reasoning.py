@@ -16,6 +16,7 @@ import numbers
 from typing import Optional
 
 import torch
+from timm.layers import register_notrace_function
 from torch import nn
 
 SQUEEZES = ("gap", "ghp")
@@ -52,15 +53,16 @@ def to_nodes(g: torch.Tensor, num_nodes: int, node_dim: int, layout: str) -> tor
     return g.reshape(g.shape[0], num_nodes, node_dim)
 
 
+@register_notrace_function  # one call in FX graphs; the body is TorchScript-compatible and export-safe
 def check_feature_map(x: torch.Tensor, channels: int, who: str) -> None:
     """Raise a clear error unless `x` is a floating-point (N, channels, H, W) tensor."""
     if not x.is_floating_point():
         raise TypeError(f"{who} expects a floating-point tensor (images normalised like its training data), "
                         f"got {x.dtype}")
     if x.ndim != 4:
-        raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}")
+        raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {list(x.shape)}")
     if x.shape[1] != channels:
-        raise ValueError(f"{who} was built for {channels} input channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+        raise ValueError(f"{who} was built for {channels} input channels, got {x.shape[1]} (shape {list(x.shape)})")
 
 
 class NodeSqueeze(nn.Module):
@@ -330,7 +332,7 @@ class SqueezeReasoning(nn.Module):
                                num_nodes=num_nodes, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_feature_map(x, self.in_channels, type(self).__name__)
+        check_feature_map(x, self.in_channels, "SqueezeReasoning")  # a literal: TorchScript has no type(self)
         g = self.reasoning(self.squeeze(x))
         return self.reconstruction(x, self.proj_x(x), g)
 

@@ -1,9 +1,10 @@
 """Training recipes: typed sections that refuse unknown keys and bad values before anything trains.
 
-A recipe is a YAML file (`train/configs/*.yaml`) read into a `Recipe`, with `--set a.b=value` overrides (value
-parsed as YAML) applied on top. Every key is a field of one of the dataclasses below, so adding a recipe key is one
-line (name, type, default) in the section it belongs to; its type is checked when a recipe is read:
-`PositiveInt`, `Literal[...]` (a choice), `Optional[...]` (may be null), `Size`, a nested section, ...
+A recipe is a YAML file (`train/configs/*.yaml`, shipped as `sr_models/configs/`, addressable by name) read into a
+`Recipe`, with `--set a.b=value` overrides (value parsed as YAML) applied on top. Every key is a field of one of the
+dataclasses below, so adding a recipe key is one line (name, type, default) in the section it belongs to; its type
+is checked when a recipe is read: `PositiveInt`, `Literal[...]` (a choice), `Optional[...]` (may be null), `Size`, a
+nested section, ...
 `model.args` stays a free mapping (the model's keyword arguments); it is checked by building the model on the
 meta device.
 """
@@ -19,6 +20,7 @@ import torch
 import yaml
 
 from ..constants import AUX_WEIGHT, EVAL_SCALES, OHEM_MIN_KEPT
+from ..recipes import recipe_path
 
 __all__ = [
     "Recipe", "ModelConfig", "DataConfig", "EmbeddedConfig", "TransformConfig", "PhotometricConfig", "OptimConfig",
@@ -337,8 +339,9 @@ def _apply_override(raw: Dict[str, Any], item: str) -> None:
 
 
 def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Recipe:
-    """The recipe at `path` with `overrides` (`key.sub=value`) applied, checked completely (model arguments too)."""
-    path = Path(path)
+    """The recipe at `path` (a file, or a packaged recipe's name) with `overrides` (`key.sub=value`) applied, checked
+    completely (model arguments too)."""
+    path = recipe_path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:

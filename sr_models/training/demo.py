@@ -1,8 +1,9 @@
 """The README's main job: dilated FCN vs SR heads on the embedded data set, trained with `accelerate launch`.
 
-Trains three runs of `train/configs/demo_embedded.yaml` (`fcn`, `sr_gap_fc`, `sr_ghp_gcn`) side by side, writes
+Trains three runs of the `demo_embedded` recipe (`fcn`, `sr_gap_fc`, `sr_ghp_gcn`) side by side, writes
 `outputs/demo/<run>/` and `outputs/demo/results.json`, prints a Table-I-like comparison, and reloads one run through
-transformers and timm to check that both give the same logits. Usage: python -m sr_models.training.demo
+transformers and timm to check that both give the same logits. Usage: `sr-models-demo` or
+`python -m sr_models.training.demo`.
 """
 from __future__ import annotations
 
@@ -33,16 +34,15 @@ RUNS: Dict[str, List[str]] = {
     "sr_gap_fc": ["model.args.context=sr", "model.args.squeeze=gap", "model.args.reasoning=fc"],
     "sr_ghp_gcn": ["model.args.context=sr", "model.args.squeeze=ghp", "model.args.reasoning=gcn"],
 }
-REPO = Path(__file__).resolve().parents[2]
 _STEP = re.compile(r"train:.*?\|\s*(\d+)/\d+")  # tqdm's "train:  45%|####  | 135/300" in a run's log
 
 
-def launch(config: Path, output_dir: Path, overrides: List[str], threads: int) -> subprocess.Popen:
-    """Start `accelerate launch train/seg.py` (one CPU process, replacing an earlier demo run in `output_dir`) with
-    its output going to `<output_dir>.log`."""
+def launch(config: str, output_dir: Path, overrides: List[str], threads: int) -> subprocess.Popen:
+    """Start `accelerate launch -m sr_models.training.cli` (one CPU process, replacing an earlier demo run in
+    `output_dir`) with its output going to `<output_dir>.log`."""
     command = [sys.executable, "-m", "accelerate.commands.launch", "--quiet", "--num_processes", "1",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(REPO / "train" / "seg.py"),
+               "-m", "sr_models.training.cli",
                "--config", str(config), "--output-dir", str(output_dir), "--overwrite"]
     for item in overrides:
         command += ["--set", item]
@@ -79,7 +79,7 @@ def check_reload(run_dir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=REPO / "train" / "configs" / "demo_embedded.yaml")
+    parser.add_argument("--config", default="demo_embedded", help="recipe name or YAML file (default: demo_embedded)")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config overrides for every run, e.g. --set max_steps=50")
