@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sr_models.publishing import PublishError, publish
+from sr_models.cli_errors import add_debug_flag, reported_errors
+from sr_models.publishing import publish
 
 
 def main() -> int:
@@ -20,12 +21,10 @@ def main() -> int:
     parser.add_argument("--revision", help="branch to commit to (created from main if missing)")
     parser.add_argument("--private", action="store_true", help="create the repo private")
     parser.add_argument("--dry-run", action="store_true", help="stage and verify locally, upload nothing")
+    add_debug_flag(parser)
     args = parser.parse_args()
-    try:
+    with reported_errors(args.debug):
         publish(args.source, args.repo_id, args.revision, args.private, args.dry_run)
-    except PublishError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     return 0
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .constants import EVAL_SCALES
 from .hf.saving import is_segmenter
 
 Size = Union[int, Tuple[int, int]]
@@ -180,7 +181,7 @@ def predict_sliding(
 def predict_multiscale(
         model: nn.Module,
         images: torch.Tensor,
-        scales: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
+        scales: Sequence[float] = EVAL_SCALES,
         flip: bool = True,
         crop_size: Optional[Size] = None,
 ) -> torch.Tensor:
@@ -201,7 +202,7 @@ def segment(
         images: torch.Tensor,
         mode: str = "whole",
         crop_size: Optional[Size] = None,
-        scales: Sequence[float] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
+        scales: Sequence[float] = EVAL_SCALES,
         flip: bool = True,
 ) -> torch.Tensor:
     """Label map (N, H, W) by `mode`: "whole", "slide" (needs `crop_size`) or "multiscale"."""

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.metadata import IGNORE_INDEX
+from .constants import AUX_WEIGHT, IGNORE_INDEX, OHEM_MIN_KEPT
 
 
 class SegmentationLoss(nn.Module):
@@ -21,9 +21,9 @@ class SegmentationLoss(nn.Module):
     def __init__(
             self,
             ignore_index: int = IGNORE_INDEX,
-            aux_weight: float = 0.4,
+            aux_weight: float = AUX_WEIGHT,
             ohem_thresh: Optional[float] = None,
-            ohem_min_kept: int = 100_000,
+            ohem_min_kept: int = OHEM_MIN_KEPT,
     ):
         super().__init__()
         self.ignore_index = ignore_index

@@ -1,7 +1,8 @@
 """Parameter and multiply-add counts, the units of the paper's tables."""
 from __future__ import annotations
 
-from typing import Sequence
+from functools import partial
+from typing import Dict, Sequence
 
 import torch
 from torch import nn
@@ -94,3 +95,44 @@ def interleaved_latency_ms(calls: dict, rounds: int, warmup: int = 1) -> dict:
             if round_ >= warmup:
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+
+
+@torch.no_grad()
+def count_detector_macs(model: nn.Module, image_size: Sequence[int] = (800, 1216), num_boxes: int = 1000,
+                        num_masks: int = 100) -> Dict[str, int]:
+    """Multiply-adds of a torchvision two-stage detector on one `image_size` (H, W) image, part by part.
+
+    As mmdetection's `get_flops` (its `forward_dummy`): backbone + FPN, the RPN head on every level, the box head
+    on `num_boxes` proposals and the mask head on `num_masks` of them, in every stage of a cascade, and Panoptic
+    FPN's semantic head. The image is
+    taken as already resized and padded, and RoIAlign (not a multiply-add) is skipped: the heads get pooled
+    features of the right shape, so the count does not depend on how many boxes a random RPN keeps, and it runs
+    on the meta device.
+    """
+    param = next(model.parameters())
+    zeros = partial(torch.zeros, device=param.device, dtype=param.dtype)
+    detector = getattr(model, "detector", model)  # Panoptic FPN: a Mask R-CNN and a semantic branch
+    stages = getattr(detector.roi_heads, "stages", [detector.roi_heads])
+    channels = detector.backbone.out_channels
+    was_training = model.training
+    model.eval()
+    counts: Dict[str, int] = {}
+    try:
+        def count(name: str, fn):
+            with FlopCounterMode(display=False) as counter:
+                out = fn()
+            counts[name] = counts.get(name, 0) + counter.get_total_flops() // 2
+            return out
+
+        features = count("backbone+fpn", lambda: detector.backbone(zeros(1, 3, *image_size)))
+        count("rpn", lambda: detector.rpn.head(list(features.values())))
+        if hasattr(model, "semantic_head"):
+            count("semantic_head", lambda: model.semantic_head(list(features.values())))
+        for stage in stages:
+            box_size, mask_size = stage.box_roi_pool.output_size, stage.mask_roi_pool.output_size
+            count("box_head", lambda: stage.box_predictor(stage.box_head(zeros(num_boxes, channels, *box_size))))
+            count("mask_head", lambda: stage.mask_predictor(stage.mask_head(zeros(num_masks, channels, *mask_size))))
+    finally:
+        model.train(was_training)
+    counts["total"] = sum(counts.values())
+    return counts

@@ -18,7 +18,7 @@ from huggingface_hub import HfApi, get_token, snapshot_download
 from transformers import AutoModelForImageClassification, AutoModelForSemanticSegmentation
 
 from .hf.saving import is_segmenter
-from .model_card import render_model_card
+from .model_card import render_detector_card, render_model_card
 
 __all__ = ["PublishError", "stage", "verify_local", "publish", "REPO_FILES"]
 
@@ -53,6 +53,22 @@ def verify_local(folder: Path) -> torch.nn.Module:
     return timm_model
 
 
+def verify_local_detector(folder: Path) -> torch.nn.Module:
+    """Load a detector folder through transformers and as the torchvision model; check both detect alike."""
+    from transformers import AutoModelForObjectDetection
+
+    from .hf.detection import load_detector
+
+    detector = load_detector(folder)
+    hf_model = AutoModelForObjectDetection.from_pretrained(folder).eval()
+    x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = detector(list(x))[0], hf_model(pixel_values=x).detections[0]
+    if a["boxes"].shape != b["boxes"].shape or not torch.allclose(a["boxes"], b["boxes"], atol=1e-4):
+        raise PublishError(f"{folder}: the torchvision and transformers loads of the detector disagree")
+    return detector
+
+
 def stage(source: Path, staging: Path, repo_id: str) -> Dict[str, str]:
     """Copy the model files of `source` to `staging`, render README.md; return {file: sha256}."""
     missing = [name for name in REPO_FILES if not (source / name).is_file()]
@@ -62,14 +78,15 @@ def stage(source: Path, staging: Path, repo_id: str) -> Dict[str, str]:
     staging.mkdir(parents=True, exist_ok=True)
     for name in REPO_FILES:
         shutil.copy2(source / name, staging / name)
+    detector = json.loads((staging / "config.json").read_text()).get("model_type") == "sr_detector"
     try:
-        model = verify_local(staging)
+        model = verify_local_detector(staging) if detector else verify_local(staging)
     except PublishError:
         raise
     except Exception as e:  # a corrupt file, an architecture sr_models does not register, ...
         raise PublishError(f"{source} does not load back through timm and transformers: "
                            f"{type(e).__name__}: {_first_line(str(e))}") from e
-    card = render_model_card(source, model, repo_id)
+    card = (render_detector_card if detector else render_model_card)(source, model, repo_id)
     card.save(staging / "README.md")
     return {path.name: _sha256(path) for path in sorted(staging.iterdir())}
 

@@ -10,6 +10,7 @@ import time
 import timm
 import torch
 
+from .cli_errors import add_debug_flag, reported_errors
 from .layers import SqueezeReasoning
 from .models import list_sr_models
 from .profile import count_macs, count_params
@@ -40,7 +41,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--filter", default="*", help="fnmatch pattern of model names (default: all)")
     parser.add_argument("--size", type=int, default=128, help="image side for the forward pass of each model")
+    add_debug_flag(parser)
     args = parser.parse_args()
+    with reported_errors(args.debug):
+        _summary(args)
+
+
+def _summary(args: argparse.Namespace) -> None:
+    """The paper's rows beside ours, then one forward pass of every registered model."""
     torch.set_num_threads(max(torch.get_num_threads(), 1))
 
     print("Paper numbers (params, multiply-adds) beside ours:\n")

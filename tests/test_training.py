@@ -13,7 +13,7 @@ import yaml
 from safetensors.torch import load_file
 
 import sr_models  # noqa: F401
-from sr_models.training import build_schedule, load_config
+from sr_models.training import build_schedule, load_config, recipe_from_dict
 from sr_models.training.engine import train
 from sr_models.training.segmentation import build_segmentation_task
 
@@ -61,7 +61,7 @@ def _finish(process: subprocess.Popen) -> str:
 def test_poly_and_cosine_schedules_follow_their_formulas():
     def lrs(name, **schedule):
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
-        cfg = {"max_steps": 100, "schedule": {"name": name, **schedule}}
+        cfg = recipe_from_dict({**TINY, "max_steps": 100, "schedule": {"name": name, **schedule}})
         sched = build_schedule(cfg, optimizer)
         values = []
         for _ in range(101):
@@ -92,7 +92,7 @@ def test_bad_configs_fail_clearly(tmp_path, changes, error, message):
 
 def test_overrides_reach_any_key_and_bad_ones_fail(tmp_path):
     cfg = load_config(_write_config(tmp_path), ["optim.lr=0.5", "model.args.context=none", "eval.scales=[1, 2]"])
-    assert cfg["optim"]["lr"] == 0.5 and cfg["model"]["args"]["context"] == "none" and cfg["eval"]["scales"] == [1, 2]
+    assert cfg.optim.lr == 0.5 and cfg.model.args["context"] == "none" and cfg.eval.scales == [1, 2]
     with pytest.raises(ValueError, match="key.sub=value"):
         load_config(_write_config(tmp_path), ["optim.lr"])
 
@@ -194,11 +194,12 @@ def test_classification_trains_on_a_tiny_image_folder(tmp_path):
 @pytest.mark.parametrize("recipe", sorted(p.name for p in (REPO / "train" / "configs").glob("*.yaml")))
 def test_every_recipe_is_a_valid_config(recipe, tmp_path):
     raw = yaml.safe_load((REPO / "train" / "configs" / recipe).read_text())
-    if not __import__("timm").is_model(raw["model"]["name"]):
+    if not (__import__("timm").is_model(raw["model"]["name"]) or raw["model"]["name"] in sr_models.list_detectors()):
         pytest.skip(f"{raw['model']['name']} is not registered yet")
     overrides = [f"data.root={tmp_path}"] if raw["data"].get("root") else []
     cfg = load_config(REPO / "train" / "configs" / recipe, overrides)
-    assert cfg["task"] in ("semantic-segmentation", "image-classification") and cfg["max_steps"] > 0
+    assert cfg.task in ("semantic-segmentation", "image-classification", "instance-segmentation")
+    assert cfg.max_steps > 0
 
 
 @pytest.mark.slow

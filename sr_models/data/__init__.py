@@ -1,7 +1,9 @@
 """Data sets, their metadata, and transforms."""
 from .builder import build_dataset
+from .coco import CocoInstances, coco_instances, collate_detection, detection_transform, load_coco
 from .classification import HFClassificationDataset, ImageFolderClassification, classification_transform
 from .embedded import EMBEDDED, EmbeddedSegmentation
+from .embedded_instances import embedded_instances, write_embedded_instances
 from .images import decode_array, decode_image, open_image, read_image
 from .metadata import DATASETS, IGNORE_INDEX, DatasetInfo, get_dataset_info
 from .segmentation import FilePairDataset, HFSegmentationDataset, SegmentationDataset

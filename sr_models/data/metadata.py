@@ -1,4 +1,4 @@
-"""What each data set's models need to know: classes, label names, colours, normalisation, crop size."""
+"""What each data set's models need to know: classes, label names, colours, normalisation, crop and test sizes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,7 +6,7 @@ from typing import Dict, Tuple
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-IGNORE_INDEX = 255
+from ..constants import IGNORE_INDEX
 
 
 def _bit_palette(n: int) -> Tuple[Tuple[int, int, int], ...]:
@@ -26,10 +26,12 @@ def _bit_palette(n: int) -> Tuple[Tuple[int, int, int], ...]:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Label space and preprocessing of one segmentation data set (`ignore_index` marks unlabelled pixels)."""
+    """Label space and preprocessing of one segmentation data set (`ignore_index` marks unlabelled pixels);
+    `crop_size` is the paper's training crop, `test_size` the whole-image size at inference (default: the crop)."""
     name: str
     label_names: Tuple[str, ...]
     crop_size: Tuple[int, int]
+    test_size: Tuple[int, int] = ()
     palette: Tuple[Tuple[int, int, int], ...] = ()
     mean: Tuple[float, float, float] = IMAGENET_DEFAULT_MEAN
     std: Tuple[float, float, float] = IMAGENET_DEFAULT_STD
@@ -39,6 +41,8 @@ class DatasetInfo:
     def __post_init__(self):
         if not self.palette:
             object.__setattr__(self, "palette", _bit_palette(len(self.label_names)))
+        if not self.test_size:
+            object.__setattr__(self, "test_size", self.crop_size)
         if len(self.palette) != len(self.label_names):
             raise ValueError(f"{self.name}: {len(self.palette)} colours for {len(self.label_names)} classes")
 
@@ -63,6 +67,7 @@ CITYSCAPES = DatasetInfo(
         (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
     ),
     crop_size=(769, 769),
+    test_size=(1024, 2048),
     large_object_classes=("truck", "bus", "train"),
 )
 
@@ -77,6 +82,7 @@ CAMVID = DatasetInfo(
         (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
     ),
     crop_size=(640, 640),
+    test_size=(720, 960),
 )
 
 PASCAL_CONTEXT = DatasetInfo(

@@ -46,6 +46,14 @@ def mask_values(mask: Union[Image.Image, np.ndarray], source: object) -> np.ndar
     return values.astype(np.uint8, copy=False)
 
 
+def _same_size(image: Image.Image, mask: np.ndarray, source: object) -> np.ndarray:
+    """`mask`, or a `ValueError` naming `source` when its size is not the image's."""
+    if mask.shape[:2] != (image.height, image.width):
+        raise ValueError(f"{source}: the label map is {mask.shape[1]}x{mask.shape[0]} but its image is "
+                         f"{image.width}x{image.height}")
+    return mask
+
+
 def label_lut(mapping: Mapping[int, int], default: int = IGNORE_INDEX) -> np.ndarray:
     """A 256-entry lookup table raw label -> train id (`default` for every unmapped value)."""
     lut = np.full(256, default, dtype=np.uint8)
@@ -110,7 +118,8 @@ class FilePairDataset(SegmentationDataset):
 
     def load(self, index: int) -> Tuple[Image.Image, np.ndarray]:
         image_path, mask_path = self.pairs[index]
-        return read_image(image_path), self.lut[mask_values(open_image(mask_path), mask_path)]
+        image = read_image(image_path)
+        return image, self.lut[_same_size(image, mask_values(open_image(mask_path), mask_path), mask_path)]
 
 
 def _require_dir(path: Path, layout: str) -> Path:
@@ -202,5 +211,6 @@ class HFSegmentationDataset(SegmentationDataset):
             image = decode_image(row[self.image_column], source)
         except (OSError, ValueError) as e:  # datasets decodes images lazily, when the row is read
             raise OSError(f"cannot read {source}: {e}") from e
-        mask = mask_values(row[self.label_column], f"{source}, column {self.label_column!r}")
+        mask = _same_size(image, mask_values(row[self.label_column], f"{source}, column {self.label_column!r}"),
+                          f"{source}, column {self.label_column!r}")
         return image, (self.lut[mask] if self.lut is not None else mask)

@@ -36,3 +36,4 @@ __all__ = [
     "SRPreTrainedModel", "SRResNetModel", "SRResNetForImageClassification", "SRNetForSemanticSegmentation",
     "save_pretrained", "config_from_timm_model", "is_segmenter",
 ]
+from . import detection  # noqa: E402,F401  (registers the detectors with the Auto classes and pipelines)

@@ -11,6 +11,8 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
+from ..constants import AUX_WEIGHT, IGNORE_INDEX
+
 # keys timm's `local-dir:` / `hf-hub:` loaders read from config.json
 TIMM_KEYS = ("architecture", "num_classes", "num_features", "label_names", "model_args", "pretrained_cfg")
 
@@ -81,5 +83,5 @@ class SRNetConfig(_TimmArchitectureConfig):
 
     model_type = "srnet"
     architecture: str = "srnet_resnet50_d8"
-    semantic_loss_ignore_index: int = 255
-    aux_loss_weight: float = 0.4
+    semantic_loss_ignore_index: int = IGNORE_INDEX
+    aux_loss_weight: float = AUX_WEIGHT

@@ -4,6 +4,7 @@ import timm
 from .sr_resnet import *  # noqa: F401,F403  (registers sr_resnet*)
 from .srnet import *  # noqa: F401,F403  (registers srnet_*, fcn_*)
 from .dfnet import *  # noqa: F401,F403  (registers dfnet*, dfseg_*, srnet_dfnet*)
+from .detection import create_detector, list_detectors  # noqa: F401  (detectors: their own registry)
 
 
 def list_sr_models(pattern: str = "*") -> list[str]:

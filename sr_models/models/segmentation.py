@@ -180,20 +180,11 @@ def _cfg(dataset: str, **kwargs) -> Dict[str, Any]:
         'license': 'apache-2.0', 'paper_ids': PAPER_ID,
         'paper_name': 'Towards Efficient Scene Understanding via Squeeze Reasoning',
         'origin_url': 'https://github.com/lxtGH/SFSegNets',
-        **_DATASET_SIZES[dataset],
+        'input_size': (3, *info.crop_size), 'test_input_size': (3, *info.test_size),  # training crop, whole image
         **kwargs,
     }
 
 
-# (input_size = training crop, test_input_size = whole-image inference)
-_DATASET_SIZES = {
-    "cityscapes": dict(input_size=(3, 769, 769), test_input_size=(3, 1024, 2048)),
-    "ade20k": dict(input_size=(3, 512, 512), test_input_size=(3, 512, 512)),
-    "pascal_context": dict(input_size=(3, 480, 480), test_input_size=(3, 480, 480)),
-    "camvid": dict(input_size=(3, 640, 640), test_input_size=(3, 720, 960)),
-}
-
-
 def dataset_cfgs(arch: str, **kwargs) -> Dict[str, Dict[str, Any]]:
     """One `arch.<dataset>` pretrained cfg per data set of the paper (`first_conv`, `classifier` from the family)."""
-    return {f"{arch}.{dataset}": _cfg(dataset, **kwargs) for dataset in _DATASET_SIZES}
+    return {f"{arch}.{dataset}": _cfg(dataset, **kwargs) for dataset in DATASETS}

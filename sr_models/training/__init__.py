@@ -1,3 +1,3 @@
-"""Training with Accelerate: configs, the shared loop, the segmentation and classification recipes."""
-from .config import apply_overrides, load_config, validate_config
-from .engine import Task, build_optimizer, build_schedule, latest_checkpoint, train
+"""Training with Accelerate: typed recipes, the shared loop, the segmentation and classification tasks."""
+from .config import Recipe, RecipeError, load_config, recipe_from_dict
+from .engine import CheckpointError, Task, build_optimizer, build_schedule, latest_checkpoint, train

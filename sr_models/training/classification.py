@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data import build_dataset, classification_transform
 from ..hf import save_pretrained
+from .config import Recipe
 from .engine import Task
 from .metrics import topk_correct
 
@@ -33,17 +34,19 @@ def _evaluate(accelerator: Accelerator, model: nn.Module, dataset) -> Dict[str, 
             "top5": round(100 * hits[1].item() / count, 2), "eval_images": count}
 
 
-def build_classification_task(cfg: Dict[str, Any]) -> Task:
-    """Model, data, loss and evaluation of a classification config."""
-    data = {**cfg["data"], "task": "classification"}
-    train_split, val_split = data.get("train_split", "train"), data.get("val_split", "val")
-    label_names = build_dataset(data, train_split, train=False).label_names
-    model = timm.create_model(cfg["model"]["name"], num_classes=len(label_names),
+def build_classification_task(cfg: Recipe) -> Task:
+    """Model, data, loss and evaluation of a classification recipe; each split is built once."""
+    data = {**cfg.data.as_mapping(), "task": "classification"}
+    train_set = build_dataset(data, cfg.data.train_split, train=True)
+    val_set = build_dataset(data, cfg.data.val_split, train=False)
+    label_names = train_set.label_names
+    model = timm.create_model(cfg.model.name, num_classes=len(label_names),
                               pretrained_cfg_overlay=dict(num_classes=len(label_names), label_names=label_names),
-                              **cfg["model"]["args"])
-    train_set = build_dataset(data, train_split, True, transform=classification_transform(data, True, model))
-    val_set = build_dataset(data, val_split, False, transform=classification_transform(data, False, model))
-    smoothing = cfg["loss"].get("label_smoothing", 0.0)
+                              **cfg.model.args)
+    # the transforms follow the model's pretrained cfg where the recipe leaves them unset
+    train_set.transform = classification_transform(data, True, model)
+    val_set.transform = classification_transform(data, False, model)
+    smoothing = cfg.loss.label_smoothing
 
     def loss(logits: torch.Tensor, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         return F.cross_entropy(logits, batch["labels"], label_smoothing=smoothing)

@@ -1,34 +1,50 @@
-"""Command line of `train/seg.py` and `train/cls.py` (run them with `accelerate launch`)."""
+"""Command line of `train/seg.py` and `train/cls.py` (`accelerate launch`, or `python` for one process)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
-from .config import load_config
-from .engine import train
+from ..cli_errors import add_debug_flag, reported_errors
+from .config import TASKS, Recipe, load_config
+from .engine import Task, train
 
-__all__ = ["main"]
+__all__ = ["main", "task_builder"]
 
 
-def main(task: str, argv: Optional[Sequence[str]] = None) -> None:
-    """Parse the flags, load and override the config, train, print the metrics."""
-    parser = argparse.ArgumentParser(description=f"Train a {task} model (launch with `accelerate launch`).")
+def task_builder(task: str) -> Callable[[Recipe], Task]:
+    """The function building the `Task` of a recipe's `task` (see `config.TASKS`)."""
+    module, name = TASKS[task].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(tasks: Union[str, Sequence[str]], argv: Optional[Sequence[str]] = None) -> None:
+    """Parse the flags, load and check the recipe (of one of `tasks`), train, print the metrics; errors as one
+    `error:` line."""
+    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    parser = argparse.ArgumentParser(description=f"Train a {' or '.join(tasks)} model (launch with `accelerate launch`).")
     parser.add_argument("--config", required=True, help="YAML recipe, e.g. train/configs/srnet_r50_cityscapes.yaml")
     parser.add_argument("--output-dir", required=True, help="run folder: model, metrics.json, checkpoints/")
     parser.add_argument("--max-steps", type=int, help="override max_steps")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of --output-dir")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true", help="continue from the newest checkpoint of --output-dir")
+    start.add_argument("--overwrite", action="store_true", help="delete a non-empty --output-dir and start again")
+    parser.add_argument("--resume-partial", action="store_true",
+                        help="with --resume: continue without a checkpoint's missing or unreadable optimizer or "
+                             "RNG state (printed as a warning; the run then differs from an uninterrupted one)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set optim.lr=0.02 --set model.args.context=nl")
+                        help="override any recipe key, e.g. --set optim.lr=0.02 --set model.args.context=nl")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    overrides = list(args.overrides) + ([f"max_steps={args.max_steps}"] if args.max_steps is not None else [])
-    cfg = load_config(args.config, overrides)
-    if cfg["task"] != task:
-        parser.error(f"{args.config} is a {cfg['task']} recipe; use the other script")
-    if task == "semantic-segmentation":
-        from .segmentation import build_segmentation_task as build
-    else:
-        from .classification import build_classification_task as build
-    metrics = train(cfg, Path(args.output_dir), build, resume=args.resume)
-    summary = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-    print("metrics:", summary)
+    if args.resume_partial and not args.resume:
+        parser.error("--resume-partial goes with --resume")
+    with reported_errors(args.debug):
+        overrides = list(args.overrides) + ([f"max_steps={args.max_steps}"] if args.max_steps is not None else [])
+        cfg = load_config(args.config, overrides)
+        if cfg.task not in tasks:
+            raise ValueError(f"{args.config} is a {cfg.task} recipe; this command trains {' or '.join(tasks)} recipes")
+        metrics = train(cfg, Path(args.output_dir), task_builder(cfg.task), resume=args.resume, overwrite=args.overwrite,
+                        resume_partial=args.resume_partial)
+        summary = {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+        print("metrics:", summary)

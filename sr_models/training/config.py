@@ -1,89 +1,355 @@
-"""Training configs: YAML files, `key.sub=value` overrides, and validation with errors that say what to fix."""
-from __future__ import annotations
+"""Training recipes: typed sections that refuse unknown keys and bad values before anything trains.
 
-import copy
+A recipe is a YAML file (`train/configs/*.yaml`) read into a `Recipe`, with `--set a.b=value` overrides (value
+parsed as YAML) applied on top. Every key is a field of one of the dataclasses below, so adding a recipe key is one
+line (name, type, default) in the section it belongs to; its type is checked when a recipe is read:
+`PositiveInt`, `Literal[...]` (a choice), `Optional[...]` (may be null), `Size`, a nested section, ...
+`model.args` stays a free mapping (the model's keyword arguments); it is checked by building the model on the
+meta device.
+"""
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Union, get_args
+from typing import get_origin, get_type_hints
 
 import timm
+import torch
 import yaml
 
-__all__ = ["load_config", "apply_overrides", "validate_config", "TASKS"]
+from ..constants import AUX_WEIGHT, EVAL_SCALES, OHEM_MIN_KEPT
 
-TASKS = ("semantic-segmentation", "image-classification")
+__all__ = [
+    "Recipe", "ModelConfig", "DataConfig", "EmbeddedConfig", "TransformConfig", "OptimConfig", "ScheduleConfig",
+    "LossConfig", "EvalConfig", "RecipeError", "TASKS", "load_config", "recipe_from_dict",
+]
 
-_DEFAULTS: Dict[str, Any] = {
-    "seed": 0,
-    "model": {"args": {}},
-    "optim": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
-    "schedule": {"name": "poly", "power": 0.9, "warmup_steps": 0},
-    "loss": {"aux_weight": 0.4, "ohem_thresh": None, "ohem_min_kept": 100000, "label_smoothing": 0.0},
-    "batch_size": 8,
-    "grad_accum_steps": 1,
-    "max_steps": 1000,
-    "checkpoint_every": 500,
-    "keep_checkpoints": 2,
-    "log_every": 10,
-    "num_workers": 0,
-    "eval": {"mode": "whole", "max_images": None},
-    "overlays": 4,
+# task name -> "module:function" building its `Task` (imported only when that task trains)
+TASKS: Dict[str, str] = {
+    "semantic-segmentation": "sr_models.training.segmentation:build_segmentation_task",
+    "image-classification": "sr_models.training.classification:build_classification_task",
+    "instance-segmentation": "sr_models.training.detection:build_detection_task",
+    "panoptic-segmentation": "sr_models.training.panoptic:build_panoptic_task",
+}
+# model keyword arguments that the tasks derive themselves (from the data set, or from another recipe key)
+_DERIVED_MODEL_ARGS = {
+    "num_classes": "the data set's number of classes",
+    "num_stuff_classes": "the panoptic data set's number of stuff classes",
+    "pretrained": "the recipe trains from model.pretrained_backbone, not a pretrained head",
+    "pretrained_backbone": "set model.pretrained_backbone instead",
+    "pretrained_cfg_overlay": "the data set's labels and normalisation",
 }
 
 
-def _merge(base: Dict[str, Any], update: Dict[str, Any]) -> Dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+class RecipeError(ValueError):
+    """A recipe or an override that cannot be trained; the message names the key and where it came from."""
 
 
-def apply_overrides(cfg: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """Set `a.b.c=value` entries (value parsed as YAML: numbers, lists, null, ...) in a copy of `cfg`."""
-    cfg = copy.deepcopy(cfg)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {item!r} is not of the form key.sub=value")
-        node = cfg
-        *parents, leaf = key.split(".")
-        for part in parents:
-            if not isinstance(node.setdefault(part, {}), dict):
-                raise ValueError(f"override {item!r}: {part!r} is not a section of the config")
-            node = node[part]
-        node[leaf] = yaml.safe_load(raw)
-    return cfg
+@dataclass(frozen=True)
+class _Check:
+    """A constraint on a value, for `Annotated[type, _Check(...)]`."""
+    test: Callable[[Any], bool]
+    words: str
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Dict[str, Any]:
-    """The YAML config at `path` over the defaults, with `overrides` applied."""
+PositiveInt = Annotated[int, _Check(lambda v: v > 0, "> 0")]
+NonNegativeInt = Annotated[int, _Check(lambda v: v >= 0, ">= 0")]
+PositiveFloat = Annotated[float, _Check(lambda v: v > 0, "> 0")]
+NonNegativeFloat = Annotated[float, _Check(lambda v: v >= 0, ">= 0")]
+Fraction = Annotated[float, _Check(lambda v: 0 <= v < 1, "in [0, 1)")]
+Probability = Annotated[float, _Check(lambda v: 0 < v <= 1, "in (0, 1]")]
+Size = Tuple[PositiveInt, PositiveInt]  # (height, width)
+Triple = Tuple[float, float, float]  # per-channel mean / std
+
+
+# ---------------------------------------------------------------------------------------------------------- sections
+@dataclass
+class ModelConfig:
+    name: str  # a timm model name (sr-models registers srnet_*, fcn_*, sr_resnet*)
+    args: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model, checked on the meta device
+    pretrained_backbone: bool = False  # segmentation, detection: start the backbone from timm's ImageNet weights
+
+
+@dataclass
+class EmbeddedConfig:
+    num_images: Optional[PositiveInt] = None  # default: 480 train, 96 val
+    image_size: PositiveInt = 64
+    seed: int = 0
+
+
+@dataclass
+class TransformConfig:
+    """Classification: timm's `create_transform` settings (unset: from the model's pretrained cfg)."""
+    input_size: Optional[Tuple[PositiveInt, PositiveInt, PositiveInt]] = None
+    interpolation: Optional[Literal["bilinear", "bicubic", "nearest", "random"]] = None
+    crop_pct: Optional[Probability] = None
+    crop_mode: Optional[Literal["center", "squash", "border"]] = None
+    mean: Optional[Triple] = None
+    std: Optional[Triple] = None
+
+
+@dataclass
+class DataConfig:
+    """Unset (null) keys take the data set's own value (`sr_models.data.metadata`) or the loader's default."""
+    name: str  # cityscapes, ade20k, pascal_context, camvid, embedded, hf, imagefolder
+    root: Optional[str] = None
+    train_split: str = "train"
+    val_split: str = "val"
+    crop_size: Optional[Size] = None
+    scale_range: Optional[Tuple[PositiveFloat, PositiveFloat]] = None
+    flip: Optional[bool] = None
+    mean: Optional[Triple] = None
+    std: Optional[Triple] = None
+    embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
+    transform: TransformConfig = field(default_factory=TransformConfig)
+    hf_path: Optional[str] = None
+    hf_config: Optional[str] = None
+    label_set: Optional[str] = None
+    label_names: Optional[List[str]] = None
+    label_map: Optional[Dict[int, int]] = None
+    image_column: Optional[str] = None
+    label_column: Optional[str] = None
+
+    def as_mapping(self) -> Dict[str, Any]:
+        """The keys that are set, as the mapping `sr_models.data.build_dataset` reads."""
+        return _without_nulls(dataclasses.asdict(self))
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: PositiveFloat = 0.01
+    momentum: NonNegativeFloat = 0.9
+    weight_decay: NonNegativeFloat = 5e-4
+
+
+@dataclass
+class ScheduleConfig:
+    name: Literal["poly", "cosine", "step"] = "poly"
+    power: PositiveFloat = 0.9
+    warmup_steps: NonNegativeInt = 0
+    warmup_ratio: Fraction = 0.0  # step: the warm-up starts at this fraction of lr (mmdetection: 0.001)
+    milestones: List[PositiveInt] = field(default_factory=list)  # step: updates at which lr is multiplied by gamma
+    gamma: PositiveFloat = 0.1
+
+
+@dataclass
+class LossConfig:
+    aux_weight: NonNegativeFloat = AUX_WEIGHT
+    ohem_thresh: Optional[Probability] = None  # 0.7 in the test-set recipe
+    ohem_min_kept: PositiveInt = OHEM_MIN_KEPT
+    label_smoothing: Fraction = 0.0
+
+
+@dataclass
+class EvalConfig:
+    mode: Literal["whole", "slide", "multiscale"] = "whole"
+    max_images: Optional[PositiveInt] = None  # evaluate the first N validation images only
+    crop_size: Optional[Size] = None  # sliding-window tile (default: data.crop_size, else the data set's crop)
+    scales: List[PositiveFloat] = field(default_factory=lambda: list(EVAL_SCALES))
+    flip: bool = True
+
+
+@dataclass
+class Recipe:
+    task: Literal[tuple(TASKS)]
+    model: ModelConfig
+    data: DataConfig
+    seed: int = 0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    batch_size: PositiveInt = 8  # per process
+    grad_accum_steps: PositiveInt = 1
+    max_steps: PositiveInt = 1000  # optimizer updates
+    checkpoint_every: PositiveInt = 500
+    keep_checkpoints: PositiveInt = 2
+    log_every: PositiveInt = 10
+    num_workers: NonNegativeInt = 0
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    overlays: NonNegativeInt = 4  # segmentation: image | prediction | ground truth PNGs written at the end
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain YAML/JSON-ready values (what the run folder's `config.yaml` records)."""
+        return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------- reading a recipe
+def _without_nulls(mapping: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: _without_nulls(v) if isinstance(v, dict) else v for k, v in mapping.items() if v is not None}
+
+
+def _describe(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Annotated:
+        return f"{_describe(args[0])} {' and '.join(check.words for check in args[1:])}"
+    if origin is Union:
+        return " or ".join(_describe(a) if a is not type(None) else "null" for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, tuple):
+        count = "" if origin is list or Ellipsis in args else f"{len(args)} "
+        return f"a list of {count}items, each {_describe(args[0])}"
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
+    """`value` checked against the type `hint` (lists for tuples, floats for ints where a number is expected)."""
+    origin, args = get_origin(hint), get_args(hint)
+    bad = RecipeError(f"{key}={value!r} must be {_describe(hint)} ({where})")
+    if hint is Any:
+        return value
+    if origin is Annotated:
+        try:
+            value = _coerce(value, args[0], key, where)
+        except RecipeError:
+            raise bad from None
+        if not all(check.test(value) for check in args[1:]):
+            raise bad
+        return value
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        try:
+            return _coerce(value, next(a for a in args if a is not type(None)), key, where)
+        except RecipeError:
+            raise bad from None
+    if origin is Literal:
+        if value in args and not isinstance(value, bool):
+            return value
+        raise bad
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, dict):
+            return _build(hint, value, key, where)
+        raise bad
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)) or (origin is tuple and Ellipsis not in args
+                                                    and len(value) != len(args)):
+            raise bad
+        hints = args if origin is tuple and Ellipsis not in args else [args[0]] * len(value)
+        return [_coerce(v, h, f"{key}[{i}]", where) for i, (v, h) in enumerate(zip(value, hints))]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        key_hint, value_hint = args
+        return {_coerce(k, key_hint, f"{key} key", where): _coerce(v, value_hint, f"{key}.{k}", where)
+                for k, v in value.items()}
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is hint:  # bool is not an int here, nor an int a bool
+        return value
+    raise bad
+
+
+def _build(cls: type, mapping: Dict[str, Any], section: str, where: str) -> Any:
+    """An instance of the dataclass `cls` from `mapping`: unknown keys refused with the valid ones listed."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = f"{section}." if section else ""
+    for key in mapping:
+        if key not in names:
+            scope = f" in {section}" if section else ""
+            raise RecipeError(f"unknown key '{prefix}{key}' in {where}; valid keys{scope}: {', '.join(names)}")
+    for name, spec in names.items():
+        if name not in mapping and spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise RecipeError(f"missing key '{prefix}{name}' in {where}")
+    hints = get_type_hints(cls, include_extras=True)
+    return cls(**{key: _coerce(value, hints[key], prefix + key, where) for key, value in mapping.items()})
+
+
+def recipe_from_dict(raw: Dict[str, Any], where: str = "the recipe") -> Recipe:
+    """A `Recipe` from a plain mapping (a parsed YAML file), every key and value checked; `where` names the source."""
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where} must hold a mapping of recipe keys, not {type(raw).__name__}")
+    recipe = _build(Recipe, raw, "", where)
+    _check_recipe(recipe, where)
+    return recipe
+
+
+def _apply_override(raw: Dict[str, Any], item: str) -> None:
+    """Set `a.b.c=value` (value parsed as YAML) in the nested mapping `raw`."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise RecipeError(f"--set {item}: expected key.sub=value, e.g. --set optim.lr=0.02")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RecipeError(f"--set {item}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    node = raw
+    *parents, leaf = key.split(".")
+    for depth, part in enumerate(parents):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"--set {item}: {'.'.join(parents[:depth + 1])} is a value, not a section")
+    node[leaf] = value
+
+
+def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Recipe:
+    """The recipe at `path` with `overrides` (`key.sub=value`) applied, checked completely (model arguments too)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    loaded = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(loaded, dict):
-        raise ValueError(f"{path} must hold a mapping of config keys")
-    return validate_config(apply_overrides(_merge(_DEFAULTS, loaded), overrides))
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise FileNotFoundError(f"cannot read recipe {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{path} is not valid YAML{line} ({getattr(e, 'problem', None) or e})") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path} must hold a mapping of recipe keys, not {type(raw).__name__}")
+    recipe = _build(Recipe, raw, "", str(path))
+    for item in overrides:  # one at a time, so that an error names the override that caused it
+        _apply_override(raw, item)
+        recipe = _build(Recipe, raw, "", f"--set {item}")
+    _check_recipe(recipe, " ".join([str(path), *(f"--set {item}" for item in overrides)]))
+    return recipe
 
 
-def validate_config(cfg: Dict[str, Any]) -> Dict[str, Any]:
-    """Check the keys the training code relies on; return `cfg`."""
-    if cfg.get("task") not in TASKS:
-        raise ValueError(f"task={cfg.get('task')!r} must be one of {list(TASKS)}")
-    name = cfg.get("model", {}).get("name")
-    if not name or not timm.is_model(name):
-        raise ValueError(f"model.name={name!r} is not a registered timm model (sr-models registers "
-                         f"e.g. srnet_resnet50_d8, sr_resnet50; `timm.list_models('sr*')` lists them)")
-    data = cfg.get("data") or {}
-    if not data.get("name"):
-        raise ValueError("data.name is required (e.g. cityscapes, ade20k, embedded, imagefolder, hf)")
-    root = data.get("root")
-    if root and not Path(root).exists():
-        raise FileNotFoundError(f"data.root={root} does not exist; download the data set there or set data.root")
-    for key in ("batch_size", "grad_accum_steps", "max_steps", "checkpoint_every"):
-        if not isinstance(cfg[key], int) or cfg[key] < 1:
-            raise ValueError(f"{key}={cfg[key]!r} must be a positive integer")
-    if cfg["optim"]["name"] not in ("sgd", "adamw"):
-        raise ValueError(f"optim.name={cfg['optim']['name']!r} must be 'sgd' or 'adamw'")
-    if cfg["schedule"]["name"] not in ("poly", "cosine"):
-        raise ValueError(f"schedule.name={cfg['schedule']['name']!r} must be 'poly' or 'cosine'")
-    return cfg
+# ------------------------------------------------------------------------------------------- checks across sections
+def _check_recipe(recipe: Recipe, where: str) -> None:
+    """What the types cannot say: the model exists and accepts `model.args`, the data root exists, ..."""
+    model = recipe.model
+    if recipe.task in ("instance-segmentation", "panoptic-segmentation"):
+        _check_detector(recipe, where)
+        return
+    if not timm.is_model(model.name):
+        raise RecipeError(f"model.name={model.name!r} is not a registered timm model (sr-models registers e.g. "
+                          f"srnet_resnet50_d8, sr_resnet50; `timm.list_models('sr*')` lists them) ({where})")
+    for key, reason in _DERIVED_MODEL_ARGS.items():
+        if key in model.args:
+            raise RecipeError(f"model.args.{key} is set by the task ({reason}); remove it ({where})")
+    if model.pretrained_backbone and recipe.task != "semantic-segmentation":
+        raise RecipeError(f"model.pretrained_backbone applies to segmentation recipes only ({where})")
+    if recipe.data.root and not Path(recipe.data.root).exists():
+        raise FileNotFoundError(f"data.root={recipe.data.root} does not exist; download the data set there or set "
+                                f"data.root ({where})")
+    try:  # the model's own argument checks, without allocating its weights
+        with torch.device("meta"):
+            timm.create_model(model.name, **model.args)
+    except Exception as e:  # noqa: BLE001 - any refusal of the arguments is the recipe's error
+        raise RecipeError(f"model.args={model.args} are refused by {model.name}: {e} ({where})") from None
+
+
+def _check_detector(recipe: Recipe, where: str) -> None:
+    """A detection recipe names a registered detector and arguments it accepts."""
+    from ..models.detection import create_detector, is_detector, list_detectors
+
+    model = recipe.model
+    if not is_detector(model.name):
+        raise RecipeError(f"model.name={model.name!r} is not a registered detector (sr_models.list_detectors(): "
+                          f"{', '.join(list_detectors()[:3])}, ...) ({where})")
+    for key, reason in _DERIVED_MODEL_ARGS.items():
+        if key in model.args:
+            raise RecipeError(f"model.args.{key} is set by the task ({reason}); remove it ({where})")
+    if recipe.data.name not in ("coco", "embedded"):
+        raise RecipeError(f"data.name={recipe.data.name!r}: detection reads 'coco' (COCO layout under data.root) "
+                          f"or 'embedded' (the generated instance set) ({where})")
+    if recipe.data.root and not Path(recipe.data.root).exists() and recipe.data.name == "coco":
+        raise FileNotFoundError(f"data.root={recipe.data.root} does not exist ({where})")
+    try:
+        with torch.device("meta"):
+            create_detector(model.name, **model.args)
+    except Exception as e:  # noqa: BLE001 - any refusal of the arguments is the recipe's error
+        raise RecipeError(f"model.args={model.args} are refused by {model.name}: {e} ({where})") from None

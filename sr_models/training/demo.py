@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForSemanticSegmentation
 
+from ..cli_errors import add_debug_flag, reported_errors
 from ..data.embedded import EMBEDDED
 from .config import load_config
 
@@ -37,14 +38,16 @@ _STEP = re.compile(r"train:.*?\|\s*(\d+)/\d+")  # tqdm's "train:  45%|####  | 13
 
 
 def launch(config: Path, output_dir: Path, overrides: List[str], threads: int) -> subprocess.Popen:
-    """Start `accelerate launch train/seg.py` (one CPU process) with its output going to `<output_dir>/train.log`."""
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / "train" / "seg.py"),
-               "--config", str(config), "--output-dir", str(output_dir)]
+    """Start `accelerate launch train/seg.py` (one CPU process, replacing an earlier demo run in `output_dir`) with
+    its output going to `<output_dir>.log`."""
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--quiet", "--num_processes", "1",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               str(REPO / "train" / "seg.py"),
+               "--config", str(config), "--output-dir", str(output_dir), "--overwrite"]
     for item in overrides:
         command += ["--set", item]
-    output_dir.mkdir(parents=True, exist_ok=True)
-    log = (output_dir / "train.log").open("w")
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = output_dir.with_name(f"{output_dir.name}.log").open("w")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
@@ -55,12 +58,12 @@ def follow(runs: Dict[str, subprocess.Popen], output_dir: Path, total: int) -> N
     while any(bar.n < total and runs[name].poll() is None for name, bar in bars.items()):
         time.sleep(2)
         for name, bar in bars.items():
-            steps = _STEP.findall((output_dir / name / "train.log").read_text(errors="replace"))
+            steps = _STEP.findall((output_dir / f"{name}.log").read_text(errors="replace"))
             if steps:
                 bar.update(int(steps[-1]) - bar.n)
     for name, process in runs.items():
         if process.wait() != 0:
-            raise SystemExit(f"run {name} failed (exit {process.returncode}); see {output_dir / name / 'train.log'}")
+            raise RuntimeError(f"run {name} failed (exit {process.returncode}); see {output_dir / f'{name}.log'}")
     for bar in bars.values():
         bar.close()
 
@@ -80,15 +83,22 @@ def main() -> None:
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config overrides for every run, e.g. --set max_steps=50")
+    add_debug_flag(parser)
     args = parser.parse_args()
+    with reported_errors(args.debug):
+        run_demo(args)
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    """Train the runs, print the table, check the reload (see the module docstring)."""
     start = time.time()
     cfg = load_config(args.config, args.overrides)
     threads = max(1, (os.cpu_count() or 1) // len(RUNS))
-    print(f"training {', '.join(RUNS)} side by side ({threads} thread(s) each, {cfg['max_steps']} steps); "
-          f"logs in {args.output_dir}/<run>/train.log", flush=True)
+    print(f"training {', '.join(RUNS)} side by side ({threads} thread(s) each, {cfg.max_steps} steps); "
+          f"logs in {args.output_dir}/<run>.log", flush=True)
     runs = {name: launch(args.config, args.output_dir / name, overrides + args.overrides, threads)
             for name, overrides in RUNS.items()}
-    follow(runs, args.output_dir, cfg["max_steps"])
+    follow(runs, args.output_dir, cfg.max_steps)
     results = {name: json.loads((args.output_dir / name / "metrics.json").read_text()) for name in RUNS}
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=2))
 
@@ -106,7 +116,7 @@ def main() -> None:
     difference = check_reload(args.output_dir / "sr_ghp_gcn")
     print(f"sr_ghp_gcn reloaded through transformers and timm: max logit difference {difference:.2e}")
     if difference > 1e-5:
-        raise SystemExit("the transformers and timm reloads disagree")
+        raise RuntimeError(f"the transformers and timm reloads of {args.output_dir / 'sr_ghp_gcn'} disagree")
     print(f"overlays: {args.output_dir}/<run>/overlays/*.png; results: {args.output_dir / 'results.json'}")
 
 

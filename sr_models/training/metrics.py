@@ -5,10 +5,12 @@ from typing import Dict, Sequence
 
 import torch
 
+from ..constants import IGNORE_INDEX
+
 __all__ = ["confusion_matrix", "segmentation_metrics", "topk_correct"]
 
 
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255):
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX):
     """(num_classes, num_classes) counts, rows = ground truth, columns = prediction; ignored pixels skipped."""
     valid = target != ignore_index
     index = target[valid].long() * num_classes + pred[valid].long()

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.metadata import IGNORE_INDEX
+from ..constants import IGNORE_INDEX
 
 __all__ = ["colorize", "overlay_panel"]
 

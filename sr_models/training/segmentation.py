@@ -13,6 +13,7 @@ from ..data import build_dataset
 from ..hf import save_pretrained
 from ..inference import segment
 from ..losses import SegmentationLoss
+from .config import Recipe
 from .engine import Task
 from .metrics import confusion_matrix, segmentation_metrics
 from .overlays import overlay_panel
@@ -20,35 +21,34 @@ from .overlays import overlay_panel
 __all__ = ["build_segmentation_task"]
 
 
-def _evaluate(cfg: Dict[str, Any]):
+def _evaluate(cfg: Recipe):
     def evaluate(accelerator: Accelerator, model: nn.Module, dataset) -> Dict[str, Any]:
         """mIoU over the validation split, the images shared among the processes, confusion matrices summed."""
-        info, eval_cfg = dataset.info, cfg["eval"]
-        count = len(dataset) if eval_cfg.get("max_images") is None else min(len(dataset), eval_cfg["max_images"])
+        info, eval_cfg = dataset.info, cfg.eval
+        count = len(dataset) if eval_cfg.max_images is None else min(len(dataset), eval_cfg.max_images)
         confusion = torch.zeros(info.num_classes, info.num_classes, dtype=torch.long, device=accelerator.device)
         for index in range(accelerator.process_index, count, accelerator.num_processes):
             item = dataset[index]
-            labels = segment(model, item["pixel_values"][None].to(accelerator.device), mode=eval_cfg["mode"],
-                             crop_size=eval_cfg.get("crop_size") or cfg["data"].get("crop_size"),
-                             scales=eval_cfg.get("scales", (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)),
-                             flip=eval_cfg.get("flip", True))[0]
+            labels = segment(model, item["pixel_values"][None].to(accelerator.device), mode=eval_cfg.mode,
+                             crop_size=eval_cfg.crop_size or cfg.data.crop_size or info.crop_size,
+                             scales=eval_cfg.scales, flip=eval_cfg.flip)[0]
             confusion += confusion_matrix(labels, item["labels"].to(accelerator.device), info.num_classes,
                                           info.ignore_index)
         confusion = accelerator.reduce(confusion, "sum")
         metrics = segmentation_metrics(confusion.cpu(), info.label_names, info.large_object_classes)
-        return {"task": "semantic-segmentation", "dataset": info.name, **metrics, "eval_mode": eval_cfg["mode"],
+        return {"task": "semantic-segmentation", "dataset": info.name, **metrics, "eval_mode": eval_cfg.mode,
                 "eval_images": count}
     return evaluate
 
 
-def _write_outputs(cfg: Dict[str, Any]):
+def _write_outputs(cfg: Recipe):
     def write_outputs(model: nn.Module, dataset, output_dir: Path) -> None:
         """The model folder (timm + transformers), and image | prediction | ground-truth PNGs."""
         save_pretrained(model, output_dir)
         info = dataset.info
         folder = output_dir / "overlays"
         folder.mkdir(exist_ok=True)
-        for index in range(min(cfg["overlays"], len(dataset))):
+        for index in range(min(cfg.overlays, len(dataset))):
             item = dataset[index]
             prediction = segment(model, item["pixel_values"][None].to(next(model.parameters()).device))[0]
             overlay_panel(item["pixel_values"], prediction, item["labels"], dataset.transform.mean,
@@ -56,18 +56,19 @@ def _write_outputs(cfg: Dict[str, Any]):
     return write_outputs
 
 
-def build_segmentation_task(cfg: Dict[str, Any]) -> Task:
-    """Model, data, loss and evaluation of a segmentation config."""
-    train_set = build_dataset(cfg["data"], cfg["data"].get("train_split", "train"), train=True)
-    val_set = build_dataset(cfg["data"], cfg["data"].get("val_split", "val"), train=False)
+def build_segmentation_task(cfg: Recipe) -> Task:
+    """Model, data, loss and evaluation of a segmentation recipe."""
+    data = cfg.data.as_mapping()
+    train_set = build_dataset(data, cfg.data.train_split, train=True)
+    val_set = build_dataset(data, cfg.data.val_split, train=False)
     info = train_set.info
     overlay = dict(num_classes=info.num_classes, label_names=list(info.label_names), mean=tuple(info.mean),
                    std=tuple(info.std), input_size=(3, *train_set.transform.crop_size))
-    model = timm.create_model(cfg["model"]["name"], num_classes=info.num_classes,
-                              pretrained_backbone=cfg["model"].get("pretrained_backbone", False),
-                              pretrained_cfg_overlay=overlay, **cfg["model"]["args"])
-    criterion = SegmentationLoss(info.ignore_index, cfg["loss"]["aux_weight"], cfg["loss"].get("ohem_thresh"),
-                                 cfg["loss"].get("ohem_min_kept", 100000))
+    model = timm.create_model(cfg.model.name, num_classes=info.num_classes,
+                              pretrained_backbone=cfg.model.pretrained_backbone,
+                              pretrained_cfg_overlay=overlay, **cfg.model.args)
+    criterion = SegmentationLoss(info.ignore_index, cfg.loss.aux_weight, cfg.loss.ohem_thresh,
+                                 cfg.loss.ohem_min_kept)
 
     def loss(output, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         logits, aux = output if isinstance(output, tuple) else (output, None)

@@ -1,0 +1,109 @@
+"""Table IX(b)'s recipe as a `Task`: a registered Panoptic FPN, COCO-panoptic data, its losses, PQ / SQ / RQ."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from PIL import Image
+from torch import nn
+from torchvision.transforms.v2.functional import to_dtype, to_pil_image
+from torchvision.utils import draw_segmentation_masks
+
+from ..data.coco import detection_transform
+from ..data.coco_panoptic import COCOPanoptic, coco_panoptic
+from ..data.embedded_panoptic import embedded_panoptic
+from ..hf.detection import save_detector
+from ..models.detection import create_detector
+from .config import Recipe
+from .detection import _collate, _forward, _loss
+from .engine import Task
+from .panoptic_quality import PanopticEvaluator, to_category_instance
+
+__all__ = ["build_panoptic_task", "panoptic_datasets", "overlay_panoptic"]
+
+
+def panoptic_datasets(cfg: Recipe) -> Tuple[COCOPanoptic, COCOPanoptic]:
+    """Training and validation sets of a panoptic recipe; the training resize follows the model's sizes."""
+    data, args = cfg.data, cfg.model.args
+    train_tf = detection_transform(True, args.get("min_size", 800), args.get("max_size", 1333),
+                                   flip=True if data.flip is None else data.flip)
+    val_tf = detection_transform(False)
+    if data.name == "coco":
+        return coco_panoptic(data.root, data.train_split, train_tf), coco_panoptic(data.root, data.val_split, val_tf)
+    e = data.embedded
+    root = Path(data.root) if data.root else Path(tempfile.gettempdir()) / (
+        f"sr_models_embedded_panoptic_{e.image_size}px_seed{e.seed}_{e.num_images or 'default'}")
+    sets = [embedded_panoptic(root, split, tf, num_images=e.num_images, image_size=e.image_size, seed=e.seed)
+            for split, tf in ((data.train_split, train_tf), (data.val_split, val_tf))]
+    return sets[0], sets[1]
+
+
+def _evaluate(cfg: Recipe):
+    def evaluate(accelerator: Accelerator, model: nn.Module, dataset: COCOPanoptic) -> Dict[str, Any]:
+        """PQ, SQ, RQ (all / things / stuff) over the validation images, shared among the processes."""
+        count = len(dataset) if cfg.eval.max_images is None else min(len(dataset), cfg.eval.max_images)
+        pairs = []
+        for index in range(accelerator.process_index, count, accelerator.num_processes):
+            image, target = dataset[index]
+            with torch.no_grad():
+                output = model([image.to(accelerator.device)])[0]
+            pairs.append((to_category_instance(output["panoptic_seg"].cpu(), output["segments_info"]),
+                          target["panoptic"]))
+        num_things = len(dataset.categories.things)
+        evaluator = PanopticEvaluator(range(1, num_things + 1), range(num_things + 1, len(dataset.categories.names) + 1))
+        for prediction, truth in gather_object(pairs):
+            evaluator.update(prediction, truth)
+        metrics = evaluator.compute()
+        names = dataset.label_names
+        metrics["per_class_PQ"] = {names[c]: v for c, v in metrics["per_class_PQ"].items()}
+        return {"task": "panoptic-segmentation", "dataset": cfg.data.name, **metrics, "eval_images": count}
+    return evaluate
+
+
+def overlay_panoptic(image: torch.Tensor, panoptic_seg: torch.Tensor, segments_info, truth: torch.Tensor,
+                     palette) -> Image.Image:
+    """image | predicted segments | ground-truth segments, each segment in its category's colour."""
+    pixels = to_dtype(image.cpu(), torch.uint8, scale=True)
+
+    def panel(ids: torch.Tensor, categories) -> torch.Tensor:
+        masks = torch.stack([ids == i for i in ids.unique().tolist() if i > 0]) if ids.max() > 0 else None
+        if masks is None:
+            return pixels
+        colours = [tuple(palette[categories[int(i)]]) for i in ids.unique().tolist() if i > 0]
+        return draw_segmentation_masks(pixels, masks, alpha=0.6, colors=colours)
+
+    predicted = panel(panoptic_seg.cpu(), {s["id"]: s["category_id"] for s in segments_info})
+    true_ids = torch.where(truth[..., 0] >= 0, truth[..., 1], 0)
+    true_categories = {int(i): int(c) for i, c in zip(truth[..., 1].flatten(), truth[..., 0].flatten()) if c >= 0}
+    return to_pil_image(torch.cat([pixels, predicted, panel(true_ids, true_categories)], dim=2))
+
+
+def _write_outputs(cfg: Recipe):
+    def write_outputs(model: nn.Module, dataset: COCOPanoptic, output_dir: Path) -> None:
+        """The model folder (safetensors + config) and image | prediction | ground-truth PNGs."""
+        save_detector(model, output_dir, dataset.label_names)
+        folder = output_dir / "overlays"
+        folder.mkdir(exist_ok=True)
+        palette = {i: c.get("color") or (255, 255, 255)
+                   for i, c in enumerate(dataset.categories.things + dataset.categories.stuff, start=1)}
+        for index in range(min(cfg.overlays, len(dataset))):
+            image, target = dataset[index]
+            with torch.no_grad():
+                output = model([image.to(next(model.parameters()).device)])[0]
+            overlay_panoptic(image, output["panoptic_seg"], output["segments_info"], target["panoptic"],
+                             palette).save(folder / f"{index:04d}.png")
+    return write_outputs
+
+
+def build_panoptic_task(cfg: Recipe) -> Task:
+    """Model, data, losses (Mask R-CNN's + the weighted semantic loss, summed) and PQ of a panoptic recipe."""
+    train_set, val_set = panoptic_datasets(cfg)
+    model = create_detector(cfg.model.name, num_classes=train_set.num_classes,
+                            num_stuff_classes=len(train_set.categories.stuff),
+                            pretrained_backbone=cfg.model.pretrained_backbone, **cfg.model.args)
+    return Task(model, train_set, val_set, _loss, _evaluate(cfg), _write_outputs(cfg), forward=_forward,
+                collate_fn=_collate)
