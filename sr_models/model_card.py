@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Tuple
 
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -22,26 +22,29 @@ __all__ = ["render_model_card", "TEMPLATES"]
 TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
 
 
-def _recipe(cfg: Optional[Dict[str, Any]]) -> str:
-    """A readable summary of a resolved training config."""
-    if not cfg:
-        return ""
-    optim, schedule, data = cfg.get("optim", {}), cfg.get("schedule", {}), cfg.get("data", {})
-    lines = [
-        f"- data: `{data.get('name')}`" + (f", crop {data['crop_size']}" if data.get("crop_size") else "")
-        + (f", scale {data['scale_range']}" if data.get("scale_range") else ""),
-        f"- optimizer: {optim.get('name')} lr {optim.get('lr')}, momentum {optim.get('momentum')}, "
-        f"weight decay {optim.get('weight_decay')}",
-        f"- schedule: {schedule.get('name')}" + (f" (power {schedule['power']})" if schedule.get("power") else "")
-        + f", warm-up {schedule.get('warmup_steps', 0)} steps, {cfg.get('max_steps')} steps",
-        f"- batch size {cfg.get('batch_size')} per process x {cfg.get('grad_accum_steps', 1)} accumulation steps",
-    ]
-    loss = cfg.get("loss", {})
-    if cfg.get("task") == "semantic-segmentation":
-        lines.append(f"- loss: cross-entropy + {loss.get('aux_weight')} x auxiliary"
-                     + (f", OHEM {loss['ohem_thresh']}" if loss.get("ohem_thresh") else ""))
-    lines.append("\nThe full resolved config:\n\n```yaml\n" + yaml.safe_dump(cfg, sort_keys=False) + "```")
-    return "\n".join(lines)
+def _recipe(cfg: Dict[str, Any], prefix: str = "") -> List[Tuple[str, str]]:
+    """The settings of a resolved training config as (`section.key`, value) rows, unset (null) ones left out."""
+    rows = []
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            rows += _recipe(value, f"{prefix}{key}.")
+        elif value is not None:
+            rows.append((f"{prefix}{key}", str(value)))
+    return rows
+
+
+# (metrics.json key, model-index metric type, metric name) per task
+_METRICS = {
+    "image-segmentation": (("mIoU", "mean_iou", "mIoU"), ("pixel_accuracy", "accuracy", "pixel accuracy")),
+    "image-classification": (("top1", "accuracy", "top-1 accuracy"), ("top5", "accuracy", "top-5 accuracy")),
+}
+
+
+def _eval_results(metrics: Dict[str, Any], task: str, dataset: str) -> List[EvalResult]:
+    """The `model-index` entries of a run's `metrics.json`: mIoU and pixel accuracy, or top-1 and top-5."""
+    return [EvalResult(task_type=task, dataset_type=dataset, dataset_name=dataset, dataset_split="validation",
+                       metric_type=metric, metric_name=name, metric_value=metrics[key])
+            for key, metric, name in _METRICS[task] if metrics.get(key) is not None]
 
 
 def render_model_card(folder: Path, model: nn.Module, repo_id: str) -> ModelCard:
@@ -54,23 +57,18 @@ def render_model_card(folder: Path, model: nn.Module, repo_id: str) -> ModelCard
     _, height, width = pretrained_cfg["input_size"]
     macs = count_macs(copy.deepcopy(model).to("meta"), (1, 3, height, width))
     segmenter = is_segmenter(config["architecture"])
-    dataset = (metrics or {}).get("dataset") or (run_cfg or {}).get("data", {}).get("name") or pretrained_cfg.get("tag")
+    pipeline_tag = "image-segmentation" if segmenter else "image-classification"
+    # the data set the weights were trained and evaluated on; a bare folder does not say
+    dataset = (metrics or {}).get("dataset") or (run_cfg or {}).get("data", {}).get("name")
     name = repo_id.split("/")[-1]
-    eval_results = None
-    if metrics:
-        task = "image-segmentation" if segmenter else "image-classification"
-        pairs = [("mean_iou", metrics["mIoU"])] if segmenter else [("accuracy", metrics["top1"])]
-        eval_results = [EvalResult(task_type=task, dataset_type=str(dataset), dataset_name=str(dataset),
-                                   dataset_split="validation", metric_type=metric, metric_value=value)
-                        for metric, value in pairs]
     card_data = ModelCardData(
         model_name=name,
         library_name="timm",
-        license=pretrained_cfg.get("license", "apache-2.0"),
+        license=pretrained_cfg.get("license"),
         tags=["timm", "transformers", "sr-models", "semantic-segmentation" if segmenter else "image-classification"],
-        pipeline_tag="image-segmentation" if segmenter else "image-classification",
+        pipeline_tag=pipeline_tag,
         datasets=[str(dataset)] if dataset else None,
-        eval_results=eval_results,
+        eval_results=(_eval_results(metrics, pipeline_tag, str(dataset)) if metrics else None) or None,
     )
     return ModelCard.from_template(
         card_data,
@@ -78,15 +76,14 @@ def render_model_card(folder: Path, model: nn.Module, repo_id: str) -> ModelCard
         repo_id=repo_id,
         repo_name=name,
         architecture=config["architecture"],
-        model_summary=f"Built with `timm.create_model(\"{config['architecture']}\", **model_args)`.",
         params=f"{count_params(model) / 1e6:.2f}M",
         gmacs=f"{macs / 1e9:.2f}",
-        input_hw=f"{height}x{width}",
         input_h=height,
         input_w=width,
         num_classes=config["num_classes"],
+        label_names=config.get("label_names") or [],
         dataset=dataset,
         model_args=json.dumps(config.get("model_args", {})),
         metrics=metrics,
-        recipe=_recipe(run_cfg),
+        recipe=_recipe(run_cfg) if run_cfg else None,
     )

@@ -6,6 +6,7 @@ places (`HF_TOKEN`, `hf auth login`) and is never printed.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,14 +30,16 @@ class PublishError(RuntimeError):
     """A publishing step failed; the message says which and what to do."""
 
 
+def _first_line(message: str) -> str:
+    return (message.strip().splitlines() or [""])[0]
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def verify_local(folder: Path) -> torch.nn.Module:
     """Load `folder` through timm and transformers and check both give the same logits; return the timm model."""
-    import json
-
     architecture = json.loads((folder / "config.json").read_text())["architecture"]
     auto = AutoModelForSemanticSegmentation if is_segmenter(architecture) else AutoModelForImageClassification
     timm_model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
@@ -59,7 +62,13 @@ def stage(source: Path, staging: Path, repo_id: str) -> Dict[str, str]:
     staging.mkdir(parents=True, exist_ok=True)
     for name in REPO_FILES:
         shutil.copy2(source / name, staging / name)
-    model = verify_local(staging)
+    try:
+        model = verify_local(staging)
+    except PublishError:
+        raise
+    except Exception as e:  # a corrupt file, an architecture sr_models does not register, ...
+        raise PublishError(f"{source} does not load back through timm and transformers: "
+                           f"{type(e).__name__}: {_first_line(str(e))}") from e
     card = render_model_card(source, model, repo_id)
     card.save(staging / "README.md")
     return {path.name: _sha256(path) for path in sorted(staging.iterdir())}
@@ -93,8 +102,8 @@ def publish(source: Path, repo_id: str, revision: Optional[str] = None, private:
             downloaded = Path(snapshot_download(repo_id, revision=commit.oid, token=token,
                                                 cache_dir=Path(tmp) / "cache"))
         except Exception as e:  # network, HTTP and server errors from huggingface_hub / httpx
-            message = str(e).replace(token, "***") if token else str(e)
-            raise PublishError(f"upload to {repo_id} failed: {type(e).__name__}: {message.splitlines()[0]}") from None
+            message = _first_line(str(e).replace(token, "***"))  # never echo the token
+            raise PublishError(f"upload to {repo_id} failed: {type(e).__name__}: {message}") from None
         remote = {name: _sha256(downloaded / name) for name in hashes if (downloaded / name).is_file()}
         if remote != hashes:
             raise PublishError(f"the files downloaded from {repo_id}@{commit.oid} differ from the uploaded ones")

@@ -91,16 +91,43 @@ def test_nodes_are_contiguous_channel_groups():
     (dict(in_channels=64, reasoning="lstm"), "reasoning='lstm' is not one of"),
     (dict(in_channels=64, pool="max"), "pool='max' is not one of"),
     (dict(in_channels=64, reconstruction="sparse"), "reconstruction='sparse' is not one of"),
+    (dict(in_channels=0), "in_channels=0 must be a positive integer"),
+    (dict(in_channels=64.0), "in_channels=64.0 must be a positive integer"),
+    (dict(in_channels=64, reduction=0), "reduction=0 must be a positive integer"),
+    (dict(in_channels=64, num_nodes=0), "num_nodes=0 must be a positive integer"),
+    (dict(in_channels=64, reasoning="fc", fc_reduction=0), "fc_reduction=0 must be a positive integer"),
+    (dict(in_channels=64, adjacency="dense"), "adjacency='dense' is not one of 'laplacian', 'residual_bn_relu'"),
+    (dict(in_channels=64, node_layout="random"), "node_layout='random' is not one of 'contiguous', 'strided'"),
+    (dict(in_channels=64, reasoning="sa", adjacency="residual_bn_relu"),
+     "adjacency='residual_bn_relu' applies to reasoning='gcn' only, got reasoning='sa'"),
+    (dict(in_channels=64, reasoning="fc", node_layout="strided"),
+     "node_layout='strided' applies to reasoning='gcn' or 'sa', got reasoning='fc'"),
 ])
 def test_bad_arguments_fail_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SqueezeReasoning(**kwargs)
 
 
+def test_bad_preset_arguments_fail_clearly():
+    with pytest.raises(ValueError, match=r"inter_channels=300 must divide in_channels \(512\)"):
+        SqueezeReasoning.sfsegnets(512, 300)
+    with pytest.raises(ValueError, match="sr_preset='released' is not one of 'sfsegnets'"):
+        SqueezeReasoning.from_preset("released", 64)
+
+
 @pytest.mark.parametrize("shape,message", [((1, 32, 8), "4-D"), ((1, 16, 8, 8), "32 input channels, got 16")])
 def test_bad_input_fails_clearly(shape, message):
     with pytest.raises(ValueError, match=message):
         SqueezeReasoning(32, num_nodes=4)(torch.randn(*shape))
+
+
+def test_integer_input_fails_clearly_and_empty_batches_pass():
+    module = SqueezeReasoning(32, num_nodes=4).eval()
+    with pytest.raises(TypeError, match="SqueezeReasoning expects a floating-point tensor .* got torch.uint8"):
+        module(torch.zeros(1, 32, 4, 4, dtype=torch.uint8))
+    for reasoning in ("gcn", "sa"):
+        assert SqueezeReasoning(32, num_nodes=4, reasoning=reasoning).eval()(torch.zeros(0, 32, 4, 4)).shape == (
+            0, 32, 4, 4)
 
 
 def test_gate_scales_channels_and_accepts_timm_factory_kwargs():

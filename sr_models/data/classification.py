@@ -1,7 +1,6 @@
 """Classification data sets (ImageNet or any ImageFolder layout, or `datasets`): items {"pixel_values", "labels"}."""
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
@@ -10,7 +9,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
-from .segmentation import read_image
+from .images import decode_image, read_image
 from .transforms import image_to_tensor
 
 __all__ = ["ImageFolderClassification", "HFClassificationDataset", "classification_transform"]
@@ -35,7 +34,7 @@ class ImageFolderClassification(Dataset):
         folder = Path(root) / split
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} does not exist; expected the layout {{root}}/{split}/<class>/<image>")
-        self.folder = ImageFolder(str(folder), loader=partial(read_image, mode="RGB"))
+        self.folder = ImageFolder(str(folder), loader=read_image)
         self.transform = transform or image_to_tensor
 
     @property
@@ -73,7 +72,7 @@ class HFClassificationDataset(Dataset):
     def __getitem__(self, index: int) -> Dict[str, Any]:
         try:
             row = self.dataset[index]
-            image = row[self.image_column].convert("RGB")
+            image = decode_image(row[self.image_column], f"row {index}")
         except (OSError, ValueError) as e:  # datasets decodes images lazily, when the row is read
             raise OSError(f"cannot read row {index} of the classification data set: {e}") from e
         return {"pixel_values": self.transform(image), "labels": int(row[self.label_column])}

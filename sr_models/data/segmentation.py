@@ -1,6 +1,7 @@
 """Segmentation data sets: a common base, and loaders for the standard layouts on disk and for `datasets`.
 
-Every item is `{"pixel_values": float (3, H, W), "labels": long (H, W)}` with train ids and 255 = ignore.
+Every item is `{"pixel_values": float (3, H, W), "labels": long (H, W)}` with train ids and 255 = ignore. Images are
+decoded by `images.read_image` / `decode_image` (16-bit scaled, alpha dropped), label maps read as stored.
 An image that cannot be decoded raises `OSError` naming the file (no silent skipping: a corrupt file in a benchmark
 split changes the benchmark).
 """
@@ -11,14 +12,15 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
+from .images import decode_image, open_image, read_image
 from .metadata import ADE20K, CAMVID, CITYSCAPES, IGNORE_INDEX, PASCAL_CONTEXT, DatasetInfo
 from .transforms import image_to_tensor
 
 __all__ = [
-    "SegmentationDataset", "FilePairDataset", "HFSegmentationDataset", "read_image", "mask_values", "label_lut",
+    "SegmentationDataset", "FilePairDataset", "HFSegmentationDataset", "mask_values", "label_lut",
     "cityscapes", "ade20k", "pascal_context", "camvid", "CITYSCAPES_TRAIN_IDS",
 ]
 
@@ -27,16 +29,6 @@ Transform = Callable[..., Tuple[torch.Tensor, torch.Tensor]]
 # Cityscapes labelId -> trainId (the 19 evaluated classes; every other id is ignored)
 CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
                         26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
-
-
-def read_image(path: Path, mode: Optional[str] = "RGB") -> Image.Image:
-    """Open and decode an image fully (converted to `mode`, or as stored if None), or raise `OSError` naming it."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert(mode) if mode else image.copy()
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise OSError(f"cannot read image {path}: {e}") from e
 
 
 def mask_values(mask: Union[Image.Image, np.ndarray], source: object) -> np.ndarray:
@@ -118,7 +110,7 @@ class FilePairDataset(SegmentationDataset):
 
     def load(self, index: int) -> Tuple[Image.Image, np.ndarray]:
         image_path, mask_path = self.pairs[index]
-        return read_image(image_path), self.lut[mask_values(read_image(mask_path, None), mask_path)]
+        return read_image(image_path), self.lut[mask_values(open_image(mask_path), mask_path)]
 
 
 def _require_dir(path: Path, layout: str) -> Path:
@@ -207,7 +199,7 @@ class HFSegmentationDataset(SegmentationDataset):
         source = f"row {index} of data set {self.info.name!r}"
         try:
             row = self.dataset[index]
-            image = row[self.image_column].convert("RGB")
+            image = decode_image(row[self.image_column], source)
         except (OSError, ValueError) as e:  # datasets decodes images lazily, when the row is read
             raise OSError(f"cannot read {source}: {e}") from e
         mask = mask_values(row[self.label_column], f"{source}, column {self.label_column!r}")

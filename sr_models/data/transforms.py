@@ -9,14 +9,15 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
+from .images import decode_image
 from .metadata import IGNORE_INDEX
 
 __all__ = ["SegmentationTransform", "image_to_tensor"]
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """An RGB PIL image as float (3, H, W) in [0, 1], not normalised (items of data sets without a transform)."""
-    return TF.to_dtype(TF.pil_to_tensor(image.convert("RGB")), torch.float32, scale=True)
+    """A PIL image decoded to RGB (`images.decode_image`) as float (3, H, W) in [0, 1], not normalised."""
+    return TF.to_dtype(TF.pil_to_tensor(decode_image(image)), torch.float32, scale=True)
 
 
 class SegmentationTransform:
@@ -51,7 +52,7 @@ class SegmentationTransform:
 
     def __call__(self, image: Image.Image, mask: np.ndarray,
                  generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        pixels = TF.pil_to_tensor(image.convert("RGB"))
+        pixels = TF.pil_to_tensor(decode_image(image))
         labels = torch.tensor(np.asarray(mask, dtype=np.uint8))[None]
         if labels.ndim != 3 or pixels.shape[-2:] != labels.shape[-2:]:
             raise ValueError(f"the mask {tuple(mask.shape)} must be (H, W) with the image's size "

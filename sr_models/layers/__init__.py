@@ -8,6 +8,7 @@ from .double_attention import DoubleAttention
 from .ema import EMAUnit
 from .encoding import ContextEncoding, Encoding
 from .pyramid_pooling import PyramidPoolingModule
+from .sfsegnets import convert_sfsegnets_state_dict
 from .squeeze_reasoning import (
     FCReasoning,
     FeatureReconstruction,
@@ -17,4 +18,5 @@ from .squeeze_reasoning import (
     SelfAttentionReasoning,
     SqueezeReasoning,
     SqueezeReasoningGate,
+    create_squeeze_reasoning,
 )

@@ -24,7 +24,7 @@ from .double_attention import DoubleAttention
 from .ema import EMAUnit
 from .encoding import ContextEncoding
 from .pyramid_pooling import PyramidPoolingModule
-from .squeeze_reasoning import SqueezeReasoning
+from .squeeze_reasoning import create_squeeze_reasoning
 
 __all__ = ["CONTEXT_MODULES", "CONTEXT_BLOCKS", "create_context_block", "create_context_module", "context_names",
            "context_out_channels"]
@@ -50,7 +50,7 @@ def _non_local(channels: int, use_scale: bool = True, rd_ratio: float = 1 / 2, r
 # name -> factory(channels, **kwargs) of a module that keeps the shape (B, channels, H, W)
 CONTEXT_MODULES: Dict[str, Callable[..., nn.Module]] = {
     "none": lambda channels: nn.Identity(),
-    "sr": SqueezeReasoning,
+    "sr": create_squeeze_reasoning,  # SqueezeReasoning, or a preset with sr_preset="sfsegnets"
     "se": partial(SEModule, rd_ratio=1 / 16),
     "nl": _non_local,
     "rcca": CrissCrossAttention,

@@ -6,10 +6,14 @@
         └──────────── + <── FeatureReconstruction (Eq. 7):  W_R (x~ * g') ─────────────────────────┘
 
 `SqueezeReasoningGate` is the classification variant of Section IV-E: SE's FC layers replaced by graph reasoning.
+`SqueezeReasoning.sfsegnets(C, C')` is the same module configured as the authors' released `ChannelReasonModule`
+(see docs/fidelity.md); `convert_sfsegnets_state_dict` (layers/sfsegnets.py) loads their weights into it.
 """
 from __future__ import annotations
 
 import math
+import numbers
+from typing import Optional
 
 import torch
 from timm.layers import register_notrace_function
@@ -19,6 +23,14 @@ SQUEEZES = ("gap", "ghp")
 REASONINGS = ("none", "fc", "gcn", "sa")
 POOLS = ("mean", "sum")
 RECONSTRUCTIONS = ("grouped", "dense")
+ADJACENCIES = ("laplacian", "residual_bn_relu")
+NODE_LAYOUTS = ("contiguous", "strided")
+
+# name -> SqueezeReasoning arguments; "sfsegnets" is `ChannelReasonModule` of lxtGH/SFSegNets (commit 531067b)
+PRESETS = {
+    "sfsegnets": dict(num_nodes=32, squeeze="ghp", reasoning="gcn", pool="sum", reconstruction="grouped",
+                      adjacency="residual_bn_relu", node_layout="strided"),
+}
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
@@ -27,9 +39,26 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name}={value!r} must be a positive integer")
+
+
+def to_nodes(g: torch.Tensor, num_nodes: int, node_dim: int, layout: str) -> torch.Tensor:
+    """(N, K * d) vector -> (N, K, d) node states. "contiguous": node k = channels [k d, (k+1) d);
+    "strided" (the released code): node k = channels k, K + k, 2K + k, ... (channel j K + k -> node k, state j)."""
+    if layout == "strided":
+        return g.reshape(g.shape[0], node_dim, num_nodes).transpose(1, 2)
+    return g.reshape(g.shape[0], num_nodes, node_dim)
+
+
 @register_notrace_function  # one call in FX graphs; the body is TorchScript-compatible and export-safe
 def check_feature_map(x: torch.Tensor, channels: int, who: str) -> None:
-    """Raise a clear error unless `x` is an (N, channels, H, W) tensor."""
+    """Raise a clear error unless `x` is a floating-point (N, channels, H, W) tensor."""
+    if not x.is_floating_point():
+        raise TypeError(f"{who} expects a floating-point tensor (images normalised like its training data), "
+                        f"got {x.dtype}")
     if x.ndim != 4:
         raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {list(x.shape)}")
     if x.shape[1] != channels:
@@ -54,6 +83,7 @@ class NodeSqueeze(nn.Module):
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
+        _check_positive(in_channels=in_channels, channels=channels)
         self.squeeze = _check_choice("squeeze", squeeze, SQUEEZES)
         self.pool = _check_choice("pool", pool, POOLS)
         self.proj_b = nn.Conv2d(in_channels, channels, 1, bias=False, **dd)
@@ -71,7 +101,10 @@ class GraphReasoning(nn.Module):
 
     A_g (K x K) mixes the nodes, W_g (d x d) transforms each node's state; both are 1x1 convolutions in the paper,
     written here as the matrix products they are (one `matmul`, one `linear`: cheap on tiny vectors).
-    Input and output are (N, K * d) vectors, node k holding channels [k*d, (k+1)*d).
+    `adjacency="laplacian"` is Eq. 5 as written, Z1 = Z - A_g Z; `"residual_bn_relu"` is the released code,
+    Z1 = Z + ReLU(BN_K(A_g Z)) with a BatchNorm over the K node axis. Input and output are (N, K * d) vectors; the
+    input is split into nodes by `node_layout` (see `to_nodes`), the output is always node-major (node k at
+    channels [k d, (k+1) d)), as in the released code, which does not permute it back.
     """
 
     def __init__(
@@ -80,24 +113,35 @@ class GraphReasoning(nn.Module):
             node_dim: int,
             norm: bool = True,
             act: bool = True,
+            adjacency: str = "laplacian",
+            node_layout: str = "contiguous",
             device=None,
             dtype=None,
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
+        _check_positive(num_nodes=num_nodes, node_dim=node_dim)
         self.num_nodes = num_nodes
         self.node_dim = node_dim
+        self.node_layout = _check_choice("node_layout", node_layout, NODE_LAYOUTS)
+        _check_choice("adjacency", adjacency, ADJACENCIES)
         self.adjacency = nn.Linear(num_nodes, num_nodes, bias=False, **dd)  # A_g, acts on the node axis
+        # BN_K of the released code: normalises each node over the batch and its d states
+        self.adjacency_norm = nn.BatchNorm1d(num_nodes, **dd) if adjacency == "residual_bn_relu" else None
         self.state = nn.Linear(node_dim, node_dim, bias=not norm, **dd)  # W_g, acts on each node's state
         self.norm = nn.BatchNorm1d(node_dim, **dd) if norm else None
         self.act = nn.ReLU() if act else nn.Identity()
 
     def forward(self, g: torch.Tensor) -> torch.Tensor:
-        nodes = g.reshape(g.shape[0], self.num_nodes, self.node_dim)  # (N, K, d)
-        out = self.state(nodes - torch.matmul(self.adjacency.weight, nodes))  # W_g G (I - A_g)
+        nodes = to_nodes(g, self.num_nodes, self.node_dim, self.node_layout)  # (N, K, d)
+        mixed = torch.matmul(self.adjacency.weight, nodes)  # A_g G
+        if self.adjacency_norm is None:
+            out = self.state(nodes - mixed)  # W_g G (I - A_g)
+        else:
+            out = self.state(nodes + self.adjacency_norm(mixed).relu())  # W_g (G + ReLU(BN_K(A_g G)))
         if self.norm is not None:
             out = self.norm(out.transpose(1, 2)).transpose(1, 2)  # BN over the d state channels
-        return self.act(out).reshape(g.shape[0], -1)
+        return self.act(out).reshape(g.shape[0], self.num_nodes * self.node_dim)
 
 
 class SelfAttentionReasoning(nn.Module):
@@ -107,11 +151,21 @@ class SelfAttentionReasoning(nn.Module):
     normalised with a softmax over keys scaled by 1/sqrt(d) (see docs/fidelity.md).
     """
 
-    def __init__(self, num_nodes: int, node_dim: int, norm: bool = True, device=None, dtype=None):
+    def __init__(
+            self,
+            num_nodes: int,
+            node_dim: int,
+            norm: bool = True,
+            node_layout: str = "contiguous",
+            device=None,
+            dtype=None,
+    ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
+        _check_positive(num_nodes=num_nodes, node_dim=node_dim)
         self.num_nodes = num_nodes
         self.node_dim = node_dim
+        self.node_layout = _check_choice("node_layout", node_layout, NODE_LAYOUTS)
         self.query = nn.Conv1d(node_dim, node_dim, 1, bias=False, **dd)  # φ_g
         self.key = nn.Conv1d(node_dim, node_dim, 1, bias=False, **dd)  # θ_g
         self.value = nn.Conv1d(node_dim, node_dim, 1, bias=not norm, **dd)  # ρ_g
@@ -119,11 +173,11 @@ class SelfAttentionReasoning(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, g: torch.Tensor) -> torch.Tensor:
-        nodes = g.reshape(g.shape[0], self.num_nodes, self.node_dim).transpose(1, 2)  # (N, d, K)
+        nodes = to_nodes(g, self.num_nodes, self.node_dim, self.node_layout).transpose(1, 2)  # (N, d, K)
         affinity = self.query(nodes).transpose(1, 2) @ self.key(nodes)  # (N, K, K): φ^T θ
         affinity = (affinity / math.sqrt(self.node_dim)).softmax(dim=-1)
         out = self.value(nodes) @ affinity.transpose(1, 2)  # ρ(G) A: each node gathers from all nodes
-        return self.act(self.norm(out)).transpose(1, 2).reshape(g.shape[0], -1)
+        return self.act(self.norm(out)).transpose(1, 2).reshape(g.shape[0], self.num_nodes * self.node_dim)
 
 
 class FCReasoning(nn.Module):
@@ -132,6 +186,7 @@ class FCReasoning(nn.Module):
     def __init__(self, channels: int, fc_reduction: int = 16, device=None, dtype=None):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
+        _check_positive(channels=channels, fc_reduction=fc_reduction)
         hidden = max(channels // fc_reduction, 1)
         self.fc1 = nn.Linear(channels, hidden, **dd)
         self.fc2 = nn.Linear(hidden, channels, **dd)
@@ -142,7 +197,10 @@ class FCReasoning(nn.Module):
 
 
 class NodeReasoning(nn.Module):
-    """Node graph reasoning on the squeezed vector: `"none"`, `"fc"`, `"gcn"` (Eq. 5) or `"sa"` (Eq. 6)."""
+    """Node graph reasoning on the squeezed vector: `"none"`, `"fc"`, `"gcn"` (Eq. 5) or `"sa"` (Eq. 6).
+
+    `adjacency` applies to "gcn" only, `node_layout` to the node-based "gcn" and "sa"; other combinations are refused.
+    """
 
     def __init__(
             self,
@@ -150,18 +208,29 @@ class NodeReasoning(nn.Module):
             num_nodes: int = 16,
             reasoning: str = "gcn",
             fc_reduction: int = 16,
+            adjacency: str = "laplacian",
+            node_layout: str = "contiguous",
             device=None,
             dtype=None,
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
+        _check_positive(channels=channels, num_nodes=num_nodes, fc_reduction=fc_reduction)
         self.reasoning = _check_choice("reasoning", reasoning, REASONINGS)
-        if reasoning in ("gcn", "sa") and (num_nodes < 1 or channels % num_nodes):
+        _check_choice("adjacency", adjacency, ADJACENCIES)
+        _check_choice("node_layout", node_layout, NODE_LAYOUTS)
+        if adjacency != "laplacian" and reasoning != "gcn":
+            raise ValueError(f"adjacency={adjacency!r} applies to reasoning='gcn' only, got reasoning={reasoning!r}")
+        if node_layout != "contiguous" and reasoning not in ("gcn", "sa"):
+            raise ValueError(f"node_layout={node_layout!r} applies to reasoning='gcn' or 'sa', "
+                             f"got reasoning={reasoning!r}")
+        if reasoning in ("gcn", "sa") and channels % num_nodes:
             raise ValueError(f"num_nodes={num_nodes} must divide the reduced channels ({channels})")
         if reasoning == "gcn":
-            self.op = GraphReasoning(num_nodes, channels // num_nodes, **dd)
+            self.op = GraphReasoning(
+                num_nodes, channels // num_nodes, adjacency=adjacency, node_layout=node_layout, **dd)
         elif reasoning == "sa":
-            self.op = SelfAttentionReasoning(num_nodes, channels // num_nodes, **dd)
+            self.op = SelfAttentionReasoning(num_nodes, channels // num_nodes, node_layout=node_layout, **dd)
         elif reasoning == "fc":
             self.op = FCReasoning(channels, fc_reduction, **dd)
         else:
@@ -181,6 +250,7 @@ class FeatureReconstruction(nn.Module):
     def __init__(self, channels: int, out_channels: int, reconstruction: str = "grouped", device=None, dtype=None):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
+        _check_positive(channels=channels, out_channels=out_channels)
         _check_choice("reconstruction", reconstruction, RECONSTRUCTIONS)
         if reconstruction == "grouped":
             if out_channels % channels:
@@ -209,6 +279,10 @@ class SqueezeReasoning(nn.Module):
         pool: "mean" (resolution invariant, default) or "sum" (the released code) over H x W.
         reconstruction: W_R, "grouped" (released code, Table IV budget) or "dense".
         fc_reduction: hidden-layer reduction of the "fc" reasoning.
+        adjacency: the identity term of Eq. 5 ("gcn" only): "laplacian" (Z - A Z, the paper) or
+            "residual_bn_relu" (Z + ReLU(BN_K(A Z)), the released code).
+        node_layout: how the squeezed vector is split into nodes ("gcn", "sa"): "contiguous" (the paper) or
+            "strided" (the released code); see `to_nodes`.
     """
 
     def __init__(
@@ -221,24 +295,54 @@ class SqueezeReasoning(nn.Module):
             pool: str = "mean",
             reconstruction: str = "grouped",
             fc_reduction: int = 16,
+            adjacency: str = "laplacian",
+            node_layout: str = "contiguous",
             device=None,
             dtype=None,
     ):
         super().__init__()
         dd = dict(device=device, dtype=dtype)
-        if in_channels < 1 or reduction < 1 or in_channels % reduction:
+        _check_positive(in_channels=in_channels, reduction=reduction)
+        if in_channels % reduction:
             raise ValueError(f"reduction={reduction} must divide in_channels ({in_channels})")
         channels = in_channels // reduction
         self.in_channels = in_channels
         self.proj_x = nn.Conv2d(in_channels, channels, 1, bias=False, **dd)  # x~
         self.squeeze = NodeSqueeze(in_channels, channels, squeeze=squeeze, pool=pool, **dd)
-        self.reasoning = NodeReasoning(channels, num_nodes, reasoning, fc_reduction=fc_reduction, **dd)
+        self.reasoning = NodeReasoning(
+            channels, num_nodes, reasoning, fc_reduction=fc_reduction, adjacency=adjacency, node_layout=node_layout,
+            **dd)
         self.reconstruction = FeatureReconstruction(channels, in_channels, reconstruction, **dd)
+
+    @classmethod
+    def from_preset(cls, preset: str, in_channels: int, **kwargs) -> "SqueezeReasoning":
+        """The module configured by a named preset of `PRESETS`; `kwargs` override the preset's arguments."""
+        _check_choice("sr_preset", preset, tuple(PRESETS))
+        return cls(in_channels, **{**PRESETS[preset], **kwargs})
+
+    @classmethod
+    def sfsegnets(cls, in_channels: int, inter_channels: int, num_nodes: int = 32, **kwargs) -> "SqueezeReasoning":
+        """The authors' `ChannelReasonModule(in_channels, inter_channels, node_num=num_nodes)` (SFSegNets 531067b):
+        GHP summed, strided nodes, Z + ReLU(BN_K(A Z)), grouped W_R + GroupNorm. Load its weights with
+        `convert_sfsegnets_state_dict`."""
+        _check_positive(in_channels=in_channels, inter_channels=inter_channels)
+        if in_channels % inter_channels:
+            raise ValueError(f"inter_channels={inter_channels} must divide in_channels ({in_channels})")
+        return cls.from_preset("sfsegnets", in_channels, reduction=in_channels // inter_channels,
+                               num_nodes=num_nodes, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map(x, self.in_channels, type(self).__name__)
         g = self.reasoning(self.squeeze(x))
         return self.reconstruction(x, self.proj_x(x), g)
+
+
+def create_squeeze_reasoning(in_channels: int, sr_preset: Optional[str] = None, **kwargs) -> SqueezeReasoning:
+    """The "sr" context module: `SqueezeReasoning(in_channels, **kwargs)`, or the preset `sr_preset` (e.g.
+    "sfsegnets") with `kwargs` overriding it. SRNet passes `sr_preset=` through its context arguments."""
+    if sr_preset is None:
+        return SqueezeReasoning(in_channels, **kwargs)
+    return SqueezeReasoning.from_preset(sr_preset, in_channels, **kwargs)
 
 
 class SqueezeReasoningGate(nn.Module):
