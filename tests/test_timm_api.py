@@ -22,7 +22,7 @@ SIZES = (64, 96)  # two input sizes, both multiples of every model's stride
 def _fx(model: torch.nn.Module) -> torch.fx.GraphModule:
     """Symbolic trace with timm's FX helpers (its leaf modules and autowrapped functions), as timm's suite does."""
     tracer = NodePathTracer(leaf_modules=get_notrace_modules(), autowrap_functions=get_notrace_functions())
-    return torch.fx.GraphModule(tracer.root, tracer.trace(model))
+    return torch.fx.GraphModule(model, tracer.trace(model))
 
 
 def _classifier_outputs(module: torch.nn.Module) -> int:
@@ -192,17 +192,19 @@ def test_bad_arguments_of_the_other_families():
         model.reset_classifier(3, "avg")
 
 
-@pytest.mark.parametrize("name", ["srnet_resnet18_d8", "fcn_resnet18_d8", "srnet_dfnet1", "dfseg_dfnet1", "dfnet1"])
+@pytest.mark.parametrize("name", ["srnet_resnet18_d8", "fcn_resnet18_d8", "srnet_dfnet1", "dfseg_dfnet1", "dfnet1",
+                                  "sr_resnet18"])
 def test_forward_refuses_bad_input_in_one_line_and_answers_empty_batches(name):
     model = timm.create_model(name, num_classes=3).eval()
-    who = {"dfnet1": "DFNet", "srnet_dfnet1": "DFSeg", "dfseg_dfnet1": "DFSeg"}.get(name, "SRNet")
-    for x, message in [
-        (torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8), f"{who} expects a floating-point image tensor"),
-        (torch.randn(3, 64, 64), f"{who} expects a 4-D"),
-        (torch.randn(1, 4, 64, 64), f"{who} was built for 3 input channels, got 4"),
-    ]:
-        with pytest.raises(ValueError, match=message):
+    who = {"dfnet1": "DFNet", "srnet_dfnet1": "DFSeg", "dfseg_dfnet1": "DFSeg", "sr_resnet18": "SRResNet"}.get(name, "SRNet")
+    for x, error, message in [
+        (torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8), TypeError, f"{who} expects a floating-point"),
+        (torch.randn(3, 64, 64), ValueError, f"{who} expects a 4-D"),
+        (torch.randn(1, 4, 64, 64), ValueError, f"{who} was built for 3 input channels, got 4"),
+    ] + [(torch.randn(1, 3, 64, 4), ValueError, f"{who} needs images of at least")] * is_segmenter(model):
+        with pytest.raises(error, match=message) as raised:
             model(x)
+        assert "\n" not in str(raised.value)
     with torch.no_grad():
         empty = model(torch.randn(0, 3, 64, 64))
     assert empty.shape == ((0, 3, 64, 64) if is_segmenter(model) else (0, 3))

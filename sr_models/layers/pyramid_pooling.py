@@ -26,5 +26,7 @@ class PyramidPoolingModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        pooled = [F.interpolate(branch(x), size=size, mode="bilinear", align_corners=False) for branch in self.branches]
-        return torch.cat([x, *pooled], dim=1)
+        outputs = [x]  # a list built by append: TorchScript cannot size [x, *pooled]
+        for branch in self.branches:
+            outputs.append(F.interpolate(branch(x), size=size, mode="bilinear", align_corners=False))
+        return torch.cat(outputs, dim=1)

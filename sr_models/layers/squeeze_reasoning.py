@@ -332,7 +332,7 @@ class SqueezeReasoning(nn.Module):
                                num_nodes=num_nodes, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_feature_map(x, self.in_channels, type(self).__name__)
+        check_feature_map(x, self.in_channels, "SqueezeReasoning")  # a literal: TorchScript has no type(self)
         g = self.reasoning(self.squeeze(x))
         return self.reconstruction(x, self.proj_x(x), g)
 

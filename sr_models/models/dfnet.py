@@ -194,6 +194,9 @@ class DFSeg(Segmenter):
         out = self.fuse_mid(self.reduce_last(self.context(last)), self.reduce_mid(mid))
         return self.fuse_fine(out, self.reduce_fine(fine))
 
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.classifier.forward_head(x, pre_logits=pre_logits)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.forward_head(self.forward_features(x))
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)

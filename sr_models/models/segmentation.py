@@ -52,13 +52,14 @@ def is_segmenter(model: Union[nn.Module, str]) -> bool:
 
 @register_notrace_function  # FX keeps it as one call; it is TorchScript-compatible and export-safe
 def check_image(x: torch.Tensor, in_chans: int, min_size: int, who: str) -> None:
-    """Raise a one-line ValueError unless `x` is a float (N, in_chans, H, W) batch with H, W >= min_size."""
+    """Raise a one-line error unless `x` is a float (N, in_chans, H, W) batch with H, W >= min_size."""
     check_feature_map(x, in_chans, who)
-    if not x.is_floating_point():
-        raise ValueError(f"{who} expects a floating-point image tensor, got dtype {x.dtype} (normalise it first)")
     if x.shape[-2] < min_size or x.shape[-1] < min_size:
         raise ValueError(
             f"{who} needs images of at least {min_size}x{min_size} pixels, got {x.shape[-2]}x{x.shape[-1]}")
+
+
+torch.fx.wrap("check_image")  # also a leaf where this module's methods (forward_features) call it
 
 
 def _classifier(in_channels: int, num_classes: int, **dd) -> nn.Module:
@@ -93,8 +94,8 @@ def factory_device(device: Any) -> contextlib.AbstractContextManager:
 
 
 class Segmenter(nn.Module):
-    """timm's model API over `backbone` (every level) -> `forward_decoder(features)` (the subclass's) -> the heads
-    named in `heads`, each with a `classifier`, `reset_classifier` and `forward_head` (the first is the main one)."""
+    """timm's model API over `backbone` (every level) -> the subclass's `forward_decoder(features)` and
+    `forward_head` -> the heads named in `heads`, each with a `classifier` and `reset_classifier`."""
 
     task = SEMANTIC_SEGMENTATION
     heads: Tuple[str, ...] = ("head",)
@@ -135,9 +136,6 @@ class Segmenter(nn.Module):
         """The decoder's map (N, num_features, h, w) before the classifier head."""
         check_image(x, self.in_chans, self.min_input_size, self.who)
         return self.forward_decoder(self.backbone(x))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return getattr(self, self.heads[0]).forward_head(x, pre_logits=pre_logits)
 
     def forward_intermediates(
             self,

@@ -168,11 +168,14 @@ class SRNet(Segmenter):
         """The head's map before dropout and classifier, from the backbone's last feature."""
         return self.head.forward_features(features[-1])
 
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head.forward_head(x, pre_logits=pre_logits)
+
     def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         check_image(x, self.in_chans, self.min_input_size, self.who)
         size = x.shape[-2:]
         features = self.backbone(x)
-        logits = self.head.forward_head(self.forward_decoder(features))
+        logits = self.forward_head(self.forward_decoder(features))
         logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=self.align_corners)
         if self.training and self.aux_head is not None:
             aux = F.interpolate(self.aux_head(features[-2]), size=size, mode="bilinear",
