@@ -4,11 +4,13 @@ Expected values are computed by hand here; nothing depends on the authors' code.
 """
 import math
 import re
+from pathlib import Path
 
 import pytest
 import timm
 import torch
 import torch.nn.functional as F
+import yaml
 
 import sr_models  # noqa: F401  (registers the models)
 from sr_models.layers import GraphReasoning, SqueezeReasoning, convert_sfsegnets_state_dict
@@ -339,7 +341,8 @@ def _released_srnet(x, sd, backbone, nodes, training):
 def test_released_srnet_converted_into_the_preset_computes_their_forward():
     """A synthetic state dict in their naming, converted and loaded strict into the preset SRNet (float64, a
     ResNet-26 trunk, D = 64, K = 8): the logits equal their network's forward written out independently, in eval
-    and in train mode (batch statistics; the head has no dropout, the auxiliary head's 0.1 is switched off)."""
+    and in train mode (batch statistics, main and auxiliary logits; the head has no dropout, the auxiliary head's
+    0.1 is switched off)."""
     kwargs = dict(backbone="resnet26", channels=64, num_nodes=8, num_classes=3)
     model = timm.create_model("srnet_resnet50_d8", sr_preset="sfsegnets", **kwargs).double()
     reference = timm.create_model("resnet26").double()
@@ -353,3 +356,13 @@ def test_released_srnet_converted_into_the_preset_computes_their_forward():
         torch.testing.assert_close(model(x), tuple(_released_srnet(x, sd, reference.train(), 8, training=True)))
         model.align_corners = False  # the paper's upsampling on the same network gives other logits
         assert not torch.allclose(model(x)[0], _released_srnet(x, sd, reference, 8, training=True)[0], atol=1e-3)
+
+
+def test_sfsegnets_recipe_builds_the_released_network():
+    recipe = Path(__file__).parents[1] / "train" / "configs" / "srnet_r101_cityscapes_sfsegnets.yaml"
+    cfg = yaml.safe_load(recipe.read_text())["model"]  # as build_segmentation_task creates it
+    model = timm.create_model(cfg["name"], device="meta", **cfg["args"])
+    assert (model.head.dropout.p, model.aux_head.dropout.p, model.align_corners) == (0.0, 0.1, True)
+    assert model.backbone.layer3[0].conv2.dilation == (2, 2) and model.backbone.layer4[0].conv2.dilation == (4, 4)
+    sr = model.head.context[1]
+    assert (sr.reasoning.op.num_nodes, sr.reasoning.op.node_layout, sr.squeeze.pool) == (32, "strided", "sum")
