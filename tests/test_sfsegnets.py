@@ -241,10 +241,11 @@ def test_srnet_preset_dilates_every_block_of_layer3_and_layer4():
 
 
 def test_srnet_preset_is_the_released_head_and_explicit_arguments_win():
-    model = timm.create_model("srnet_resnet18_d8", backbone="resnet10t", sr_preset="sfsegnets", num_classes=3)
+    model = timm.create_model("srnet_resnet18_d8", sr_preset="sfsegnets", device="meta")
     assert (model.head.dropout.p, model.aux_head.dropout.p, model.align_corners) == (0.0, 0.1, True)
-    model = timm.create_model("srnet_resnet18_d8", backbone="resnet10t", sr_preset="sfsegnets", num_classes=3,
-                              dropout=0.2, align_corners=False, dilate_first_block=False)
+    assert model.backbone.layer4[0].conv1.dilation == (4, 4)
+    model = timm.create_model("srnet_resnet18_d8", sr_preset="sfsegnets", device="meta", dropout=0.2,
+                              align_corners=False, dilate_first_block=False)
     assert (model.head.dropout.p, model.aux_head.dropout.p, model.align_corners) == (0.2, 0.1, False)
     assert model.backbone.layer4[0].conv1.dilation == (2, 2)  # timm's first_dilation
     with pytest.raises(ValueError, match="head_init='xavier' is not one of 'default', 'kaiming_normal'"):
@@ -366,3 +367,16 @@ def test_sfsegnets_recipe_builds_the_released_network():
     assert model.backbone.layer3[0].conv2.dilation == (2, 2) and model.backbone.layer4[0].conv2.dilation == (4, 4)
     sr = model.head.context[1]
     assert (sr.reasoning.op.num_nodes, sr.reasoning.op.node_layout, sr.squeeze.pool) == (32, "strided", "sum")
+
+
+def test_a_saved_preset_model_reloads_as_the_released_network(tmp_path):
+    """The folder records `sr_preset` as given (timm's model_args); reloading expands it to the same network."""
+    model = timm.create_model("srnet_resnet18_d8", channels=32, num_nodes=8, sr_preset="sfsegnets",
+                              num_classes=3).eval()
+    sr_models.save_pretrained(model, tmp_path / "run")
+    reloaded = timm.create_model(f"local-dir:{tmp_path / 'run'}", pretrained=True).eval()
+    assert (reloaded.align_corners, reloaded.head.dropout.p, reloaded.backbone.layer4[0].conv1.dilation) == \
+        (True, 0.0, (4, 4))
+    x = torch.randn(1, 3, 40, 36)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(x), model(x))

@@ -40,7 +40,8 @@ RELEASED_ARGS: Dict[str, Dict[str, Any]] = {
 def dilate_first_blocks(backbone: nn.Module) -> None:
     """Dilate every block of a dilated stage alike (the released `resnet_d`: layer3 at 2, layer4 at 4): each conv of
     a stage's first block takes the dilation and padding of the same conv in the stage's last block. timm dilates a
-    stage's first block like the previous stage (`first_dilation`); an undilated stage is left as it is."""
+    stage's first block like the previous stage (`first_dilation`); an undilated stage is left as it is, and so is a
+    stage of a single block (e.g. `resnet10t`'s), which holds no other block to copy from."""
     for stage in backbone.modules():
         if not isinstance(stage, nn.Sequential) or len(stage) < 2 or type(stage[0]) is not type(stage[-1]):
             continue
