@@ -93,7 +93,7 @@ def test_timm_model_suite_passes_on_every_registered_model(timm_suite):
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     report = timm_suite / "report.xml"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", "--tb=short",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", "-rfE",
          f"--junitxml={report}", "test_models.py"],
         cwd=timm_suite, env=env, capture_output=True, text=True, timeout=3600)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

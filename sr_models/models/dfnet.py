@@ -6,8 +6,6 @@
 Stage layouts follow the authors' released DFNet code (residual basic blocks; v2 ends each stage with a block
 that widens it). Logits are upsampled bilinearly to the input size.
 """
-from __future__ import annotations
-
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch

@@ -10,8 +10,6 @@ are upsampled to the input size. timm's model API, read densely:
     forward_intermediates(x)               the backbone's multi-scale features (what `features_only=True` returns)
     get_classifier() / reset_classifier(n) every classifier, the auxiliary one included
 """
-from __future__ import annotations
-
 import contextlib
 import functools
 from typing import Any, Dict, List, Optional, Tuple, Union

@@ -2,8 +2,6 @@
 
 Every bottleneck (or basic block) applies `SqueezeReasoningGate` where SE-ResNet applies its SE module.
 """
-from __future__ import annotations
-
 from functools import partial
 from typing import Any, Dict
 

@@ -10,8 +10,6 @@ Logits are upsampled bilinearly to the input size. In training mode `forward` re
 released SRNet as a whole: the preset SR module and the head and backbone options of `RELEASED_ARGS` (arguments
 given explicitly win); docs/fidelity.md.
 """
-from __future__ import annotations
-
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
