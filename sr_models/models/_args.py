@@ -13,6 +13,7 @@ def check_model_args(
         channels: Optional[int] = None,
         dropout: Optional[float] = None,
         output_stride: Optional[int] = None,
+        aux_dropout: Optional[float] = None,
 ) -> None:
     """Raise ValueError for a value no model can be built with (`num_classes=0` is timm's "no classifier")."""
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 0):
@@ -20,7 +21,8 @@ def check_model_args(
     for name, value in (("in_chans", in_chans), ("channels", channels)):
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{who}: {name}={value!r} must be a positive int")
-    if dropout is not None and not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{who}: dropout={dropout!r} must be in [0, 1)")
+    for name, value in (("dropout", dropout), ("aux_dropout", aux_dropout)):
+        if value is not None and not 0.0 <= value < 1.0:
+            raise ValueError(f"{who}: {name}={value!r} must be in [0, 1)")
     if output_stride is not None and output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"{who}: output_stride={output_stride!r} must be one of {', '.join(map(str, OUTPUT_STRIDES))}")

@@ -5,8 +5,12 @@
                                                               └ stage 3 ─> auxiliary FCN head (training, loss weight 0.4)
 
 Logits are upsampled bilinearly to the input size. In training mode `forward` returns `(logits, aux_logits)`.
+
+`sr_preset="sfsegnets"` through the registry (`timm.create_model`, the `srnet_*` entrypoints) builds the authors'
+released SRNet as a whole: the preset SR module and the head and backbone options of `RELEASED_ARGS` (arguments
+given explicitly win); docs/fidelity.md.
 """
-from typing import List, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +23,43 @@ from ._args import check_model_args
 from ._hub import generate_hub_cfgs
 from .segmentation import FCNHead, Segmenter, _classifier, check_image, dataset_cfgs, factory_device
 
-__all__ = ["SRNet", "SRNetHead"]
+__all__ = ["SRNet", "SRNetHead", "RELEASED_ARGS", "HEAD_INITS", "dilate_first_blocks"]
+
+HEAD_INITS = ("default", "kaiming_normal")
+
+# SRNet arguments of a released network, keyed by the `sr_preset` of its SR module: lxtGH/SFSegNets 531067b
+# (network/srnet.py, ModuleHead, Aux_Module, resnet_d variant "D", mynn.initialize_weights and Upsample)
+RELEASED_ARGS: Dict[str, Dict[str, Any]] = {
+    "sfsegnets": dict(dropout=0.0, aux_dropout=0.1, align_corners=True, dilate_first_block=True,
+                      head_init="kaiming_normal"),
+}
+
+
+def dilate_first_blocks(backbone: nn.Module) -> None:
+    """Dilate every block of a dilated stage alike (the released `resnet_d`: layer3 at 2, layer4 at 4): each conv of
+    a stage's first block takes the dilation and padding of the same conv in the stage's last block. timm dilates a
+    stage's first block like the previous stage (`first_dilation`); an undilated stage is left as it is, and so is a
+    stage of a single block (e.g. `resnet10t`'s), which holds no other block to copy from."""
+    for stage in backbone.modules():
+        if not isinstance(stage, nn.Sequential) or len(stage) < 2 or type(stage[0]) is not type(stage[-1]):
+            continue
+        last = dict(stage[-1].named_modules())
+        for conv_name, conv in stage[0].named_modules():
+            ref = last.get(conv_name)
+            if (isinstance(conv, nn.Conv2d) and isinstance(ref, nn.Conv2d) and conv.kernel_size == ref.kernel_size
+                    and conv.stride == ref.stride):
+                conv.dilation, conv.padding = ref.dilation, ref.padding
+
+
+def _kaiming_normal_init(module: nn.Module) -> None:
+    """The released `initialize_weights` as it acts on our modules: `kaiming_normal_` (fan_in, gain sqrt 2) for every
+    Conv2d weight, zero biases. (Its BatchNorm init is torch's default; our SR module's nn.Linear stand for their
+    Conv1d, which it does not touch.)"""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class SRNetHead(nn.Module):
@@ -66,6 +106,12 @@ class SRNet(Segmenter):
             or a baseline of Table IV ("se", "nl", "psp", "aspp", "rcca", "ema", "a2", "cgnl", "enc", "ann").
         channels: D, the head's width (512 in the paper).
         aux: add the auxiliary FCN head on stage 3.
+        dropout: Dropout2d before the classifiers (0.1; the released head has none).
+        aux_dropout: the auxiliary head's (None: `dropout`).
+        align_corners: of the final bilinear upsampling (False; True in the released code).
+        dilate_first_block: dilate the first block of each dilated stage like the others (the released `resnet_d`;
+            timm keeps the previous stage's dilation there); see `dilate_first_blocks`.
+        head_init: "default" (torch's) or "kaiming_normal" (the released `initialize_weights`, on both heads).
         output_stride: the backbone's (8 in the paper; 16 or 32 trade accuracy for speed).
         pretrained_backbone: load the backbone's ImageNet weights through timm.
         **context_kwargs: options of the context module, e.g. the SR options `squeeze`, `reasoning`, `num_nodes`;
@@ -85,19 +131,33 @@ class SRNet(Segmenter):
             output_stride: int = 8,
             in_chans: int = 3,
             pretrained_backbone: bool = False,
+            aux_dropout: Optional[float] = None,
+            align_corners: bool = False,
+            dilate_first_block: bool = False,
+            head_init: str = "default",
             device=None,
             dtype=None,
             **context_kwargs,
     ):
         super().__init__()
         check_model_args("SRNet", num_classes=num_classes, in_chans=in_chans, channels=channels, dropout=dropout,
-                         output_stride=output_stride)
+                         output_stride=output_stride, aux_dropout=aux_dropout)
+        if head_init not in HEAD_INITS:
+            raise ValueError(f"SRNet: head_init={head_init!r} is not one of {', '.join(map(repr, HEAD_INITS))}")
+        aux_dropout = dropout if aux_dropout is None else aux_dropout
         with factory_device(device):
             self._init_backbone(backbone, in_chans, pretrained_backbone, output_stride=output_stride,
                                 device=device, dtype=dtype)
+            if dilate_first_block:
+                dilate_first_blocks(self.backbone)
             aux_chs, feat_chs = (info["num_chs"] for info in self.feature_info[-2:])
             self.head = SRNetHead(feat_chs, num_classes, context, channels, dropout, **context_kwargs)
-            self.aux_head = FCNHead(aux_chs, num_classes, dropout=dropout) if aux else None
+            self.aux_head = FCNHead(aux_chs, num_classes, dropout=aux_dropout) if aux else None
+        if head_init == "kaiming_normal":
+            for head in (self.head, self.aux_head):
+                if head is not None:
+                    _kaiming_normal_init(head)
+        self.align_corners = align_corners
         self.num_classes = num_classes
         self.num_features = self.head_hidden_size = channels
         if dtype is not None:
@@ -115,14 +175,16 @@ class SRNet(Segmenter):
         size = x.shape[-2:]
         features = self.backbone(x)
         logits = self.forward_head(self.forward_decoder(features))
-        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=self.align_corners)
         if self.training and self.aux_head is not None:
-            aux = F.interpolate(self.aux_head(features[-2]), size=size, mode="bilinear", align_corners=False)
+            aux = F.interpolate(self.aux_head(features[-2]), size=size, mode="bilinear",
+                                align_corners=self.align_corners)
             return logits, aux
         return logits
 
 
 def _create_srnet(variant: str, pretrained: bool = False, **kwargs) -> SRNet:
+    kwargs = {**RELEASED_ARGS.get(kwargs.get("sr_preset"), {}), **kwargs}  # a released network as a whole
     # features_only=True: the backbone's levels through forward_intermediates (timm's FeatureGetterNet)
     return build_model_with_cfg(SRNet, variant, pretrained, feature_cfg=dict(feature_cls="getter", out_indices=None),
                                 **kwargs)
