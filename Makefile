@@ -23,6 +23,9 @@ bench: $(STAMP)
 	$(PY) bench/classifier.py
 	$(PY) bench/context_heads.py --output bench/results/context_heads.md
 	$(PY) bench/realtime.py --output bench/results/realtime.md
+	$(PY) bench/export.py --output bench/results/export.md
+	$(PY) bench/export_parity.py --output bench/results/export_parity.md
+	$(PY) bench/import_time.py --output bench/results/import_time.md
 
 summary: $(STAMP)
 	$(PY) -m sr_models.summary

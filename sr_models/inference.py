@@ -5,6 +5,9 @@ probabilities (N, num_classes, H, W); `segment` returns the label map. Probabili
 scales and flips. Every argument is checked before any forward pass: a training-mode model, a classifier, integer
 or non-4-D images, a channel count the model was not built for, bad `crop_size`/`stride`/`scales` are refused with
 one line naming the argument; an empty batch gives an empty result of the right shape.
+
+Speed: each forward pass runs on a channels_last input and, on a CPU that multiplies bf16 in hardware, under bf16
+autocast (`bf16=None` decides so; `bf16=False` forces float32). See docs/export.md for the measurements.
 """
 from __future__ import annotations
 
@@ -18,9 +21,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from .constants import EVAL_SCALES
-from .hf.saving import is_segmenter
+from .models.segmentation import is_segmenter
 
 Size = Union[int, Tuple[int, int]]
+
+
+def bf16_is_native() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), so bf16 autocast pays off."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def _autocast(images: torch.Tensor, bf16: Optional[bool]) -> torch.autocast:
+    """bf16 autocast when asked, or by default where the CPU has native bf16; float32 otherwise."""
+    if bf16 is None:
+        bf16 = images.device.type == "cpu" and bf16_is_native()
+    return torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=bool(bf16))
 
 
 def _pair(size: Size, name: str, who: str) -> Tuple[int, int]:
@@ -75,13 +90,13 @@ def _check_scales(scales: Sequence[float], who: str) -> Tuple[float, ...]:
 
 
 def _logits(model: nn.Module, images: torch.Tensor, who: str) -> torch.Tensor:
-    """`model(images)`, refused unless it is (N, classes, H, W) logits at the input size."""
-    logits = model(images)
+    """Float32 `model(images)` (channels_last input), refused unless it is (N, classes, H, W) at the input size."""
+    logits = model(images.contiguous(memory_format=torch.channels_last))
     if not isinstance(logits, torch.Tensor) or logits.ndim != 4 or logits.shape[-2:] != images.shape[-2:]:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"{who} needs a segmenter returning (N, classes, H, W) logits at the input size; "
                          f"got {_name(model)} with output {shape}")
-    return logits
+    return logits.float()
 
 
 def _empty(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
@@ -154,10 +169,11 @@ def _multiscale(model: nn.Module, images: torch.Tensor, scales: Tuple[float, ...
 
 
 @torch.no_grad()
-def predict_whole(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def predict_whole(model: nn.Module, images: torch.Tensor, bf16: Optional[bool] = None) -> torch.Tensor:
     """Class probabilities from one forward pass over the whole image."""
     _check(model, images, "predict_whole()")
-    return _whole(model, images, "predict_whole()") if len(images) else _empty(model, images)
+    with _autocast(images, bf16):
+        return _whole(model, images, "predict_whole()") if len(images) else _empty(model, images)
 
 
 @torch.no_grad()
@@ -166,6 +182,7 @@ def predict_sliding(
         images: torch.Tensor,
         crop_size: Size,
         stride: Optional[Size] = None,
+        bf16: Optional[bool] = None,
 ) -> torch.Tensor:
     """Class probabilities averaged over crop-size tiles; tiles overlap by 1/3 unless `stride` is given.
 
@@ -174,7 +191,8 @@ def predict_sliding(
     who = "predict_sliding()"
     _check(model, images, who)
     sliding = _sliding_args(model, crop_size, stride, who)
-    return _sliding(model, images, *sliding, who) if len(images) else _empty(model, images)
+    with _autocast(images, bf16):
+        return _sliding(model, images, *sliding, who) if len(images) else _empty(model, images)
 
 
 @torch.no_grad()
@@ -184,6 +202,7 @@ def predict_multiscale(
         scales: Sequence[float] = EVAL_SCALES,
         flip: bool = True,
         crop_size: Optional[Size] = None,
+        bf16: Optional[bool] = None,
 ) -> torch.Tensor:
     """Class probabilities averaged over rescaled (and horizontally flipped) copies of the image.
 
@@ -193,7 +212,8 @@ def predict_multiscale(
     _check(model, images, who)
     scales = _check_scales(scales, who)
     sliding = _sliding_args(model, crop_size, None, who) if crop_size is not None else None
-    return _multiscale(model, images, scales, flip, sliding, who) if len(images) else _empty(model, images)
+    with _autocast(images, bf16):
+        return _multiscale(model, images, scales, flip, sliding, who) if len(images) else _empty(model, images)
 
 
 @torch.no_grad()
@@ -204,6 +224,7 @@ def segment(
         crop_size: Optional[Size] = None,
         scales: Sequence[float] = EVAL_SCALES,
         flip: bool = True,
+        bf16: Optional[bool] = None,
 ) -> torch.Tensor:
     """Label map (N, H, W) by `mode`: "whole", "slide" (needs `crop_size`) or "multiscale"."""
     who = "segment()"
@@ -213,12 +234,13 @@ def segment(
     if mode == "slide" and crop_size is None:
         raise ValueError(f"mode='slide' needs crop_size ({who})")
     sliding = _sliding_args(model, crop_size, None, who) if crop_size is not None else None
-    if not len(images):
-        probs = _empty(model, images)
-    elif mode == "whole":
-        probs = _whole(model, images, who)
-    elif mode == "slide":
-        probs = _sliding(model, images, *sliding, who)
-    else:
-        probs = _multiscale(model, images, _check_scales(scales, who), flip, sliding, who)
+    with _autocast(images, bf16):
+        if not len(images):
+            probs = _empty(model, images)
+        elif mode == "whole":
+            probs = _whole(model, images, who)
+        elif mode == "slide":
+            probs = _sliding(model, images, *sliding, who)
+        else:
+            probs = _multiscale(model, images, _check_scales(scales, who), flip, sliding, who)
     return probs.argmax(dim=1)

@@ -1,7 +1,9 @@
-"""Model cards for published folders, rendered from `model_cards/*.md` with huggingface_hub's `ModelCard`.
+"""Model cards for published folders, rendered from the package's `model_cards/*.md` with huggingface_hub's `ModelCard`.
 
 Every number on a card comes from the folder: parameters and multiply-adds are measured on the saved model at its
 input size, evaluation results come from the run's `metrics.json`, the recipe from its resolved `config.yaml`.
+The metadata says `library_name: sr-models`: the Hub's generated snippets for `timm` or `transformers` would omit
+`import sr_models` and fail; the card's own usage snippet runs as printed.
 """
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch import nn
 
-from .hf.saving import is_segmenter
+from .models.segmentation import is_segmenter
 from .profile import count_detector_macs, count_macs, count_params
 
-__all__ = ["render_model_card", "render_detector_card", "TEMPLATES"]
+__all__ = ["render_model_card", "render_detector_card", "TEMPLATES", "LIBRARY_NAME"]
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "model_cards"
+TEMPLATES = Path(__file__).resolve().parent / "model_cards"
+LIBRARY_NAME = "sr-models"
 
 
 def _recipe(cfg: Dict[str, Any], prefix: str = "") -> List[Tuple[str, str]]:
@@ -35,7 +38,7 @@ def _recipe(cfg: Dict[str, Any], prefix: str = "") -> List[Tuple[str, str]]:
 
 # (metrics.json key, model-index metric type, metric name) per task
 _METRICS = {
-    "image-segmentation": (("mIoU", "mean_iou", "mIoU"), ("pixel_accuracy", "accuracy", "pixel accuracy")),
+    "image-segmentation": (("mIoU", "mean_iou", "mIoU"), ("aAcc", "accuracy", "pixel accuracy (aAcc)")),
     "image-classification": (("top1", "accuracy", "top-1 accuracy"), ("top5", "accuracy", "top-5 accuracy")),
     "object-detection": (("bbox_AP", "mAP", "box AP"), ("bbox_AP50", "mAP@0.5", "box AP50"),
                          ("segm_AP", "mAP", "mask AP"), ("segm_AP50", "mAP@0.5", "mask AP50")),
@@ -67,7 +70,7 @@ def render_model_card(folder: Path, model: nn.Module, repo_id: str) -> ModelCard
     name = repo_id.split("/")[-1]
     card_data = ModelCardData(
         model_name=name,
-        library_name="timm",
+        library_name=LIBRARY_NAME,
         license=pretrained_cfg.get("license"),
         tags=["timm", "transformers", "sr-models", "semantic-segmentation" if segmenter else "image-classification"],
         pipeline_tag=pipeline_tag,
@@ -108,7 +111,7 @@ def render_detector_card(folder: Path, model: nn.Module, repo_id: str) -> ModelC
     panoptic = "num_stuff_classes" in (config.get("detector_args") or {})
     task = "panoptic-segmentation" if panoptic else "object-detection"
     card_data = ModelCardData(
-        model_name=name, library_name="transformers", license="apache-2.0",
+        model_name=name, library_name=LIBRARY_NAME, license="apache-2.0",
         tags=["transformers", "sr-models", "object-detection", "instance-segmentation"]
         + (["panoptic-segmentation"] if panoptic else []),
         pipeline_tag="image-segmentation" if panoptic else "object-detection",

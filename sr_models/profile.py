@@ -78,22 +78,24 @@ def peak_memory_mib(
 
 
 @torch.no_grad()
-def interleaved_latency_ms(calls: dict, rounds: int, warmup: int = 1) -> dict:
+def interleaved_latency_ms(calls: dict, rounds: int, warmup: int = 1, clock=None) -> dict:
     """Median milliseconds of each zero-argument callable in `calls`, timed in interleaved rounds.
 
     Each round runs every callable once, so machine noise (other processes, frequency changes) hits all of them
-    alike and their ratios stay meaningful on a shared machine.
+    alike and their ratios stay meaningful on a shared machine. `clock` defaults to wall time
+    (`time.perf_counter`); `time.process_time` counts only this process's CPU time (robust on a crowded machine).
     """
     import statistics
     import time
 
+    clock = clock or time.perf_counter
     times = {name: [] for name in calls}
     for round_ in range(warmup + rounds):
         for name, call in calls.items():
-            start = time.perf_counter()
+            start = clock()
             call()
             if round_ >= warmup:
-                times[name].append(time.perf_counter() - start)
+                times[name].append(clock() - start)
     return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 

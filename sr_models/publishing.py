@@ -1,26 +1,33 @@
 """Publish a saved model or a training run to the Hugging Face Hub: stage, verify locally, upload, verify remotely.
 
-`python hub/publish.py RUN_OR_MODEL_DIR --repo-id ORG/NAME` is the command line. The token comes from the standard
-places (`HF_TOKEN`, `hf auth login`) and is never printed.
+    sr-models-publish RUN_OR_MODEL_DIR --repo-id ORG/NAME [--revision R] [--private] [--dry-run] [--timeout S]
+
+(also `python hub/publish.py ...` in a checkout). The token comes from the standard places (`HF_TOKEN`,
+`hf auth login`) and is never printed. Every request waits at most `--timeout` seconds (`SR_MODELS_HUB_TIMEOUT`,
+default 60) for the Hub; a failure exits 1 with one `error:` line and leaves the remote repo as it was.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
+import httpx2
 import timm
 import torch
 from huggingface_hub import HfApi, get_token, snapshot_download
 from transformers import AutoModelForImageClassification, AutoModelForSemanticSegmentation
 
-from .hf.saving import is_segmenter
+from .cli_errors import add_debug_flag, reported_errors
+from .hub_client import hub_timeout, set_hub_timeout
 from .model_card import render_detector_card, render_model_card
+from .models.segmentation import is_segmenter
 
-__all__ = ["PublishError", "stage", "verify_local", "publish", "REPO_FILES"]
+__all__ = ["PublishError", "stage", "verify_local", "publish", "main", "REPO_FILES"]
 
 # what a published repo holds: the folder `sr_models.save_pretrained` writes, and the card
 REPO_FILES = ("model.safetensors", "config.json", "preprocessor_config.json")
@@ -92,9 +99,16 @@ def stage(source: Path, staging: Path, repo_id: str) -> Dict[str, str]:
 
 
 def publish(source: Path, repo_id: str, revision: Optional[str] = None, private: bool = False,
-            dry_run: bool = False, log: Callable[[str], None] = print) -> Optional[str]:
-    """Stage and verify `source`, upload it to `repo_id` (branch `revision`), verify the upload; return the commit."""
+            dry_run: bool = False, log: Callable[[str], None] = print,
+            timeout: Optional[float] = None) -> Optional[str]:
+    """Stage and verify `source`, upload it to `repo_id` (branch `revision`), verify the upload; return the commit.
+
+    Requests to the Hub time out after `timeout` seconds (default `hub_timeout()`), see `sr_models.hub_client`."""
     source = Path(source)
+    try:
+        timeout = timeout or hub_timeout()
+    except ValueError as e:
+        raise PublishError(str(e)) from None
     if not (source / "config.json").is_file():
         raise PublishError(f"{source} has no config.json: pass a training run or a sr_models.save_pretrained folder")
     token = get_token()
@@ -107,6 +121,7 @@ def publish(source: Path, repo_id: str, revision: Optional[str] = None, private:
         if dry_run:
             log(f"dry run: would upload {', '.join(hashes)} to {repo_id}")
             return None
+        set_hub_timeout(timeout)
         api = HfApi(token=token)
         try:
             api.create_repo(repo_id, private=private, exist_ok=True)
@@ -120,9 +135,30 @@ def publish(source: Path, repo_id: str, revision: Optional[str] = None, private:
                                                 cache_dir=Path(tmp) / "cache"))
         except Exception as e:  # network, HTTP and server errors from huggingface_hub / httpx
             message = _first_line(str(e).replace(token, "***"))  # never echo the token
+            if isinstance(e, httpx2.TimeoutException):
+                message += f" (no answer within {timeout:g} s; --timeout or SR_MODELS_HUB_TIMEOUT sets the limit)"
             raise PublishError(f"upload to {repo_id} failed: {type(e).__name__}: {message}") from None
         remote = {name: _sha256(downloaded / name) for name in hashes if (downloaded / name).is_file()}
         if remote != hashes:
             raise PublishError(f"the files downloaded from {repo_id}@{commit.oid} differ from the uploaded ones")
         log(f"published {repo_id} at {commit.oid}")
         return commit.oid
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `sr-models-publish` / `hub/publish.py` command line; 0 on success, exit 1 with one `error:` line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="a training run's output folder or a saved model folder")
+    parser.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub")
+    parser.add_argument("--revision", help="branch to commit to (created from main if missing)")
+    parser.add_argument("--private", action="store_true", help="create the repo private")
+    parser.add_argument("--dry-run", action="store_true", help="stage and verify locally, upload nothing")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for an answer from the Hub before failing "
+                                                      "(default: $SR_MODELS_HUB_TIMEOUT or 60)")
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    if args.timeout is not None and not args.timeout > 0:
+        parser.error(f"--timeout {args.timeout:g} must be a positive number of seconds")
+    with reported_errors(args.debug):
+        publish(args.source, args.repo_id, args.revision, args.private, args.dry_run, timeout=args.timeout)
+    return 0

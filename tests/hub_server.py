@@ -1,10 +1,11 @@
 """A loopback Hugging Face Hub for tests: the subset of the HTTP protocol huggingface_hub 2.4 speaks.
 
-See shared/notes/hub_protocol.md. Repos live on disk under `root` (content-addressed blobs, one JSON tree per
+See docs/hub_protocol.md. Repos live on disk under `root` (content-addressed blobs, one JSON tree per
 commit, a refs file per repo) with real commits: a new 40-hex sha per commit, branches move, every old commit stays
 readable by its sha. Uploads go through the plain LFS batch API (clients set `HF_HUB_DISABLE_XET=1`); writes, and
 reads of private repos, need `Authorization: Bearer <token>`. `fail_next[route] = n` makes the next n requests to a
-route ("lfs_put", "commit", "lfs_batch", ...) answer 500, for testing failures mid-upload.
+route ("lfs_put", "commit", "lfs_batch", ...) answer 500, for testing failures mid-upload; `stall_next[route] = n`
+makes them read the request and never answer (until `stop()`), for testing client timeouts.
 
 Test-only code: it must not import huggingface_hub (the client reads its environment at import).
 """
@@ -104,6 +105,8 @@ class LoopbackHub:
         self.blobs = self.root / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.fail_next: Dict[str, int] = {}
+        self.stall_next: Dict[str, int] = {}
+        self.released = threading.Event()  # set by stop(): stalled requests end without an answer
         self.lock = threading.Lock()
         self._counter = 0
         self.server: Optional[ThreadingHTTPServer] = None
@@ -128,6 +131,7 @@ class LoopbackHub:
         return self
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -196,10 +200,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
         return self._authorized()
 
-    def _failing(self, route: str) -> bool:
+    def _injected(self, faults: Dict[str, int], route: str) -> bool:
+        """Whether this request to `route` gets an injected fault (`faults` is fail_next or stall_next)."""
         with self.state.lock:
-            if self.state.fail_next.get(route, 0) > 0:
-                self.state.fail_next[route] -= 1
+            if faults.get(route, 0) > 0:
+                faults[route] -= 1
                 return True
         return False
 
@@ -244,7 +249,11 @@ class _Handler(BaseHTTPRequestHandler):
         for verb, pattern, name in self.ROUTES:
             match = re.fullmatch(pattern, path)
             if verb == self.command and match:
-                if self._failing(name):
+                if self._injected(self.state.stall_next, name):
+                    self._body()
+                    self.state.released.wait()  # the client sees an open connection that never answers
+                    self.close_connection = True
+                elif self._injected(self.state.fail_next, name):
                     self._body()
                     # Retry-After: 0 keeps the client's retries of a failing PUT at one second each
                     self._error(500, "InternalError", f"injected failure of {name}", {"Retry-After": "0"})

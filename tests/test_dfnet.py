@@ -53,5 +53,13 @@ def test_bad_input_and_options_fail_clearly():
         model(torch.randn(1, 1, 64, 64))
     with pytest.raises(ValueError, match="at least 32x32"):
         model(torch.randn(1, 3, 16, 64))
-    with pytest.raises(ValueError, match="choose 'ppm' or 'sr'"):
-        timm.create_model("srnet_dfnet2", context="nl")
+    with pytest.raises(ValueError, match=r"unknown context='ppm'; choose one of .*'psp'"):
+        timm.create_model("srnet_dfnet2", context="ppm")  # DFSeg's PPM is the "psp" block, one name
+
+
+def test_dfseg_takes_any_context_of_the_factory():
+    model = timm.create_model("srnet_dfnet2", context="nl", num_classes=3).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 96)).shape == (1, 3, 64, 96)
+    ppm = timm.create_model("dfseg_dfnet2").context  # the PSP block with DFSeg's 1x1 conv and dropout
+    assert ppm[1].conv.kernel_size == (1, 1) and ppm[2].p == 0.1

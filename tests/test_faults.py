@@ -189,7 +189,8 @@ def test_training_cli_errors_are_one_line_and_exit_1(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: unknown key 'bach_size' in {recipe}; valid keys: " \
         "task, model, data, seed, optim, schedule, loss, batch_size, grad_accum_steps, max_steps, checkpoint_every, " \
-        "keep_checkpoints, log_every, num_workers, eval, overlays"
+        "keep_checkpoints, log_every, num_workers, eval, eval_every, overlays, ema, mixup, channels_last, compile, " \
+        "mixed_precision"
     assert not (tmp_path / "run").exists()
 
 
@@ -214,7 +215,8 @@ def test_demo_and_publish_answer_with_one_error_line(tmp_path, monkeypatch, caps
     with pytest.raises(SystemExit) as exited:
         demo.main()
     assert exited.value.code == 1 and capsys.readouterr().err == (
-        "error: unknown key 'optim.lrr' in --set optim.lrr=1; valid keys in optim: name, lr, momentum, weight_decay\n")
+        "error: unknown key 'optim.lrr' in --set optim.lrr=1; valid keys in optim: name, lr, momentum, weight_decay, "
+        "nesterov, filter_bias_and_bn, layer_decay, clip_grad\n")
     monkeypatch.setattr(sys, "argv", ["publish.py", str(tmp_path / "absent"), "--repo-id", "me/x", "--dry-run"])
     with pytest.raises(SystemExit) as exited:
         runpy.run_path(str(REPO / "hub" / "publish.py"), run_name="__main__")

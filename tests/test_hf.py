@@ -220,3 +220,122 @@ def test_other_num_labels_is_refused_unless_the_head_is_reinitialised(seg_dir):
 def test_save_pretrained_refuses_models_outside_the_registry(tmp_path):
     with pytest.raises(ValueError, match="sr-models registry"):
         sr_models.save_pretrained(timm.create_model("resnet18"), tmp_path)
+
+
+def test_processor_turns_segmentation_maps_into_labels_resized_and_reduced_like_their_images():
+    processor = SRNetImageProcessor()
+    images = [_image(5, 7), _image(5, 7)]
+    maps = [np.array([[0, 1, 2, 255, 3, 3, 3]] * 5, dtype=np.uint8), Image.fromarray(np.ones((5, 7), np.uint8))]
+    out = processor(images, segmentation_maps=maps, return_tensors="pt")
+    assert out["pixel_values"].shape == (2, 3, 5, 7) and out["labels"].dtype == torch.int64
+    assert out["labels"][0, 0].tolist() == [0, 1, 2, 255, 3, 3, 3] and bool((out["labels"][1] == 1).all())
+    reduced = processor(images, segmentation_maps=maps, do_reduce_labels=True, return_tensors="pt")["labels"]
+    assert reduced[0, 0].tolist() == [255, 0, 1, 255, 2, 2, 2]  # 0 (unlabelled) becomes the ignored 255
+    resized = processor(images, segmentation_maps=maps, do_resize=True, size={"height": 10, "width": 14},
+                        return_tensors="pt")
+    assert resized["pixel_values"].shape == (2, 3, 10, 14)
+    assert resized["labels"][0, 0].tolist() == [0, 0, 1, 1, 2, 2, 255, 255, 3, 3, 3, 3, 3, 3]  # nearest: no new labels
+    assert list(processor(images[0], return_tensors="pt")) == ["pixel_values"]
+    with pytest.raises(ValueError, match=r"segmentation map 1 is \(4, 7\) \(H, W\) but its image is \(5, 7\)"):
+        processor(images, segmentation_maps=[maps[0], np.zeros((4, 7), np.uint8)])
+
+
+@pytest.mark.parametrize("family", ["segmenter", "classifier"])
+def test_gradient_checkpointing_recomputes_the_stages_in_the_backward_pass(family, seg_dir, cls_dir):
+    auto, path = ((AutoModelForSemanticSegmentation, seg_dir) if family == "segmenter"
+                  else (AutoModelForImageClassification, cls_dir))
+    model = auto.from_pretrained(path).train()
+    assert model.supports_gradient_checkpointing
+    stage = model.timm_model.get_submodule("layer2" if family == "classifier" else "backbone.layer2")
+    calls = []
+    next(m for m in stage.modules() if isinstance(m, torch.nn.Conv2d)).register_forward_hook(
+        lambda *_: calls.append(1))
+
+    def forwards_per_step() -> int:
+        calls.clear()
+        model(pixel_values=torch.randn(2, 3, 64, 64)).logits.sum().backward()
+        return len(calls)
+
+    assert forwards_per_step() == 1 and not model.is_activation_checkpointing
+    model.activation_checkpointing_enable()
+    assert model.is_activation_checkpointing and forwards_per_step() == 2  # run again in the backward pass
+    model.activation_checkpointing_disable()
+    assert forwards_per_step() == 1
+
+
+def test_trainer_fine_tunes_a_saved_segmenter_on_a_datasets_dataset(seg_dir, tmp_path):
+    from datasets import Dataset, Features, Image as ImageFeature
+    from transformers import Trainer, TrainingArguments
+
+    rng = np.random.default_rng(0)
+    colours = np.array([[200, 40, 40], [40, 40, 200]], np.uint8)  # class 0 red, class 1 blue, in 8x8 blocks
+    masks = [(rng.random((4, 4)) > 0.5).astype(np.uint8).repeat(8, 0).repeat(8, 1) for _ in range(4)]
+    dataset = Dataset.from_dict({"image": [Image.fromarray(colours[m]) for m in masks],
+                                 "mask": [Image.fromarray(m) for m in masks]},
+                                features=Features({"image": ImageFeature(), "mask": ImageFeature()}))
+    processor = AutoImageProcessor.from_pretrained(seg_dir)
+    dataset = dataset.with_transform(lambda batch: processor(batch["image"], segmentation_maps=batch["mask"]))
+    torch.manual_seed(0)
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=6, learning_rate=0.02,
+                             logging_steps=1, report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True,
+                             remove_unused_columns=False, activation_checkpointing=True)
+    trainer = Trainer(model=AutoModelForSemanticSegmentation.from_pretrained(seg_dir), args=args,
+                      train_dataset=dataset)
+    trainer.train()
+    assert trainer.model.is_activation_checkpointing
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert len(losses) == 6 and losses[-1] < 0.6 * losses[0], losses
+
+
+def test_a_classifier_folder_is_timm_wrapper_compatible(cls_dir, tmp_path):
+    """Without `model_type`, transformers' own TimmWrapper loads the folder (model_args holds no num_classes)."""
+    shutil.copytree(cls_dir, tmp_path, dirs_exist_ok=True)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["model_type"], config["architectures"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    wrapped = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    assert type(wrapped).__name__ == "TimmWrapperForImageClassification"
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(pixel_values=x).logits, _classifier()(x), rtol=1e-5, atol=1e-5)
+
+
+IMPORT_CHECK = r"""
+import sys
+import sr_models
+heavy = sorted(m for m in ("transformers", "accelerate", "datasets") if m in sys.modules)
+assert not heavy, f"import sr_models imported {heavy}"
+from transformers import AutoModelForSemanticSegmentation, pipeline
+model = AutoModelForSemanticSegmentation.from_pretrained(sys.argv[1])
+assert type(model).__name__ == "SRNetForSemanticSegmentation", type(model)
+assert pipeline("image-segmentation", model=sys.argv[1]).model.config.model_type == "srnet"
+print("ok")
+"""
+
+
+def test_import_sr_models_leaves_transformers_unimported_and_the_auto_classes_still_resolve(seg_dir):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", IMPORT_CHECK, str(seg_dir)], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-2000:]
+
+
+def test_when_imported_runs_the_callback_once_after_the_module_body_or_at_once(tmp_path, monkeypatch):
+    import sys
+
+    from sr_models._post_import import when_imported
+
+    (tmp_path / "probe_module_for_hook.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    seen = []
+    when_imported("probe_module_for_hook", lambda: seen.append(sys.modules["probe_module_for_hook"].VALUE))
+    assert seen == []
+    import probe_module_for_hook  # noqa: F401
+
+    assert seen == [42]  # after the body ran, once
+    when_imported("probe_module_for_hook", lambda: seen.append("now"))
+    assert seen == [42, "now"]
+    assert type(probe_module_for_hook.__loader__).__name__ == "SourceFileLoader"
+    monkeypatch.delitem(sys.modules, "probe_module_for_hook")

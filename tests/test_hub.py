@@ -47,7 +47,7 @@ def _env(endpoint, tmp_path, token=TOKEN):
     return env
 
 
-def _publish(endpoint, tmp_path, source, *args, token=TOKEN, login=False):
+def _publish(endpoint, tmp_path, source, *args, token=TOKEN, login=False, env=None):
     """Run hub/publish.py with the token in HF_TOKEN (or, `login`, in the file `hf auth login` writes).
 
     The token must not show in its output nor in any other file it leaves in HF_HOME."""
@@ -56,8 +56,8 @@ def _publish(endpoint, tmp_path, source, *args, token=TOKEN, login=False):
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.write_text(token)
     result = subprocess.run([sys.executable, str(REPO / "hub" / "publish.py"), str(source), *args], cwd=REPO,
-                            env=_env(endpoint, tmp_path, None if login else token), capture_output=True, text=True,
-                            timeout=600)
+                            env={**_env(endpoint, tmp_path, None if login else token), **(env or {})},
+                            capture_output=True, text=True, timeout=600)
     token_file.unlink(missing_ok=True)
     assert TOKEN not in result.stdout + result.stderr
     leftovers = [p for p in (tmp_path / "hf").rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
@@ -75,7 +75,7 @@ def _make_run(path: Path, seed: int, miou: float, **model_args) -> Path:
     model = timm.create_model("srnet_resnet18_d8", num_classes=19, **model_args)
     sr_models.save_pretrained(model, path)
     per_class = {name: miou for name in model.pretrained_cfg["label_names"]}
-    metrics = {"task": "semantic-segmentation", "dataset": "cityscapes", "mIoU": miou, "pixel_accuracy": 90.0,
+    metrics = {"task": "semantic-segmentation", "dataset": "cityscapes", "mIoU": miou, "aAcc": 90.0,
                "per_class_iou": per_class, "large_object_mIoU": miou, "large_object_classes": ["truck", "bus", "train"],
                "steps": 10, "eval_mode": "whole", "eval_images": 3}
     (path / "metrics.json").write_text(json.dumps(metrics))
@@ -177,7 +177,7 @@ def _request(hub, method, path, body=b"", token=TOKEN, content_type="application
         return e.code, e.headers, e.read()
 
 
-# --- the loopback Hub itself: the protocol facts of shared/notes/hub_protocol.md ------------------------------------
+# --- the loopback Hub itself: the protocol facts of docs/hub_protocol.md ------------------------------------------
 
 def test_loopback_hub_needs_the_token_for_writes_and_answers_409_with_url_for_an_existing_repo(hub):
     create = json.dumps({"name": "protocol", "organization": ORG}).encode()
@@ -297,6 +297,23 @@ def test_second_publish_is_a_new_revision_and_failed_ones_change_nothing(hub, tm
 
 
 @pytest.mark.slow
+def test_publish_to_a_stalled_hub_times_out_with_one_error_line_and_changes_nothing(hub, tmp_path, tiny_run):
+    repo_id = f"{ORG}/stalled"
+    assert _publish(hub.endpoint, tmp_path, tiny_run, "--repo-id", repo_id).returncode == 0
+    head = _head(hub, repo_id)
+    # the preupload stalls once (the client's retry then gets an answer), the commit stalls (not retried)
+    hub.stall_next.update(preupload=1, commit=1)
+    stalled = _publish(hub.endpoint, tmp_path, tiny_run, "--repo-id", repo_id, env={"SR_MODELS_HUB_TIMEOUT": "2"})
+    assert stalled.returncode == 1
+    errors = [line for line in stalled.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: upload to {repo_id} failed: ReadTimeout: timed out (no answer within 2 s; "
+                      f"--timeout or SR_MODELS_HUB_TIMEOUT sets the limit)"]
+    assert hub.stall_next == {"preupload": 0, "commit": 0} and _head(hub, repo_id) == head
+    bad = _publish(hub.endpoint, tmp_path, tiny_run, "--repo-id", repo_id, "--timeout", "0")
+    assert bad.returncode == 2 and "--timeout 0 must be a positive number of seconds" in bad.stderr
+
+
+@pytest.mark.slow
 def test_private_repo_with_the_login_token_needs_it_to_read_and_a_wrong_token_fails_clearly(hub, tmp_path, tiny_run):
     repo_id = f"{ORG}/private"
     wrong = _publish(hub.endpoint, tmp_path, tiny_run, "--repo-id", repo_id, "--private", token="hf_wrong_token")
@@ -352,7 +369,7 @@ def test_card_parses_and_its_metadata_holds_the_run_numbers(first_run, tmp_path)
     card_path = tmp_path / "README.md"
     render_model_card(first_run, model, REPO_ID).save(card_path)
     card = ModelCard.load(card_path)
-    assert card.data.library_name == "timm" and {"timm", "transformers", "sr-models"} <= set(card.data.tags)
+    assert card.data.library_name == "sr-models" and {"timm", "transformers", "sr-models"} <= set(card.data.tags)
     assert card.data.pipeline_tag == "image-segmentation" and card.data.datasets == ["cityscapes"]
     assert card.data.license == model.pretrained_cfg["license"]
     assert [(r.metric_type, r.metric_value) for r in card.data.eval_results] == [("mean_iou", 61.5), ("accuracy", 90.0)]
@@ -361,6 +378,36 @@ def test_card_parses_and_its_metadata_holds_the_run_numbers(first_run, tmp_path)
     assert f"at {height}x{width} | {count_macs(model, (1, 3, height, width)) / 1e9:.2f} |" in card.text
     assert "| truck | 61.5 |" in card.text and "| optim.lr | 0.01 |" in card.text
     assert "arXiv:2011.03308" in card.text and f"hf-hub:{REPO_ID}" in card.text
+
+
+RUN_SNIPPETS = r"""
+import sys
+for path in sys.argv[1:]:
+    exec(compile(open(path).read(), path, "exec"), {"__name__": "__main__"})
+    print("ran", path)
+"""
+
+
+@pytest.mark.slow
+def test_card_usage_snippets_run_as_printed_against_a_saved_folder(tiny_run, classifier_run, tmp_path):
+    """The Usage code of each card, with the repo id standing for a local folder, runs in a fresh interpreter."""
+    import re
+
+    from sr_models.model_card import render_model_card
+
+    snippets = []
+    for folder in (tiny_run, classifier_run):
+        card = render_model_card(folder, timm.create_model(f"local-dir:{folder}", pretrained=True), f"{ORG}/snippet")
+        code = re.search(r"^## Usage\n+```python\n(.*?)^```", card.text, flags=re.S | re.M).group(1)
+        assert code.startswith("import sr_models") and f'"{ORG}/snippet"' in code and f"hf-hub:{ORG}/snippet" in code
+        code = code.replace(f"hf-hub:{ORG}/snippet", f"local-dir:{folder}").replace(f"{ORG}/snippet", str(folder))
+        snippets.append(tmp_path / f"{folder.name}.py")
+        snippets[-1].write_text(code)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, "-c", RUN_SNIPPETS, *map(str, snippets)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("ran ") == 2
 
 
 def test_card_of_a_bare_folder_says_it_has_no_evaluation(tmp_path):
@@ -390,3 +437,26 @@ def test_every_registry_tag_points_at_org_model_tag_on_the_hub():
     assert len(names) > 10
     hub_ids = {name: get_pretrained_cfg(name).hf_hub_id for name in names}
     assert hub_ids == {name: f"{hub_org()}/{name}" for name in names}
+
+
+def test_hub_timeout_comes_from_the_environment_and_outlives_a_recreated_client(monkeypatch):
+    import httpx2
+    from huggingface_hub import close_session, get_session, set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    from sr_models.hub_client import hub_timeout, set_hub_timeout
+
+    monkeypatch.delenv("SR_MODELS_HUB_TIMEOUT", raising=False)
+    assert hub_timeout() == 60
+    monkeypatch.setenv("SR_MODELS_HUB_TIMEOUT", "2.5")
+    assert hub_timeout() == 2.5
+    monkeypatch.setenv("SR_MODELS_HUB_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match=r"SR_MODELS_HUB_TIMEOUT='soon' must be a positive number of seconds"):
+        hub_timeout()
+    try:
+        set_hub_timeout(2.5)
+        assert get_session().timeout == httpx2.Timeout(2.5)
+        close_session()  # what huggingface_hub does after a connection error
+        assert get_session().timeout == httpx2.Timeout(2.5)
+    finally:
+        set_client_factory(default_client_factory)

@@ -261,8 +261,9 @@ def test_panoptic_training_reports_pq_writes_overlays_and_resumes_exactly(tmp_pa
     run = tmp_path / "straight"
     assert json.loads((run / "metrics.json").read_text())["PQ"] == metrics["PQ"]
     assert (run / "overlays" / "0000.png").is_file()
-    config = json.loads((run / "config.json").read_text())
-    assert config["detector"]["num_stuff_classes"] == 2 and config["detector"]["num_classes"] == 5
+    config = json.loads((run / "config.json").read_text())  # the transformers folder of the run
+    assert config["detector"] == "panoptic_fpn_sr_resnet14t" and config["detector_args"]["num_stuff_classes"] == 2
+    assert sorted(config["id2label"].values()) == ["background", "bus", "car", "sign", "train", "truck"]
 
     first = recipe_from_dict({**TINY, "max_steps": 2, "data": data})
     train(first, tmp_path / "resumed", build_panoptic_task)

@@ -12,7 +12,7 @@ from .metadata import DATASETS, DatasetInfo, get_dataset_info
 from .segmentation import (
     FilePairDataset, HFSegmentationDataset, SegmentationDataset, ade20k, camvid, cityscapes, pascal_context,
 )
-from .transforms import SegmentationTransform
+from .transforms import PhotometricDistortion, SegmentationTransform
 
 __all__ = ["build_dataset", "SEGMENTATION_LAYOUTS", "load_hf_dataset"]
 
@@ -65,6 +65,22 @@ def _on_disk(name: str, cfg: Mapping[str, Any], split: str) -> FilePairDataset:
     return FilePairDataset(parts[0].info, [pair for part in parts for pair in part.pairs], parts[0].lut)
 
 
+def _photometric(setting: Any) -> Optional[PhotometricDistortion]:
+    """`data.photometric`: false/null (off), true (mmseg's defaults) or a mapping of `PhotometricDistortion` args."""
+    if setting is None or setting is False:
+        return None
+    if setting is True:
+        return PhotometricDistortion()
+    if not isinstance(setting, Mapping):
+        raise ValueError(f"data.photometric={setting!r} must be true, false or a mapping of "
+                         f"{sorted(PhotometricDistortion.__dataclass_fields__)}")
+    unknown = set(setting) - set(PhotometricDistortion.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"data.photometric: unknown keys {sorted(unknown)}; valid: "
+                         f"{sorted(PhotometricDistortion.__dataclass_fields__)}")
+    return PhotometricDistortion(**{k: tuple(v) if isinstance(v, list) else v for k, v in setting.items()})
+
+
 def _segmentation_transform(cfg: Mapping[str, Any], info: DatasetInfo, train: bool) -> SegmentationTransform:
     return SegmentationTransform(
         train,
@@ -74,6 +90,8 @@ def _segmentation_transform(cfg: Mapping[str, Any], info: DatasetInfo, train: bo
         mean=cfg.get("mean", info.mean),
         std=cfg.get("std", info.std),
         ignore_index=info.ignore_index,
+        cat_max_ratio=cfg.get("cat_max_ratio", 1.0),
+        photometric=_photometric(cfg.get("photometric")),
     )
 
 

@@ -37,12 +37,16 @@ class DatasetInfo:
     std: Tuple[float, float, float] = IMAGENET_DEFAULT_STD
     ignore_index: int = IGNORE_INDEX
     large_object_classes: Tuple[str, ...] = field(default=())
+    class_weights: Tuple[float, ...] = ()  # published per-class loss weights (`loss.class_weight: dataset`)
 
     def __post_init__(self):
         if not self.palette:
             object.__setattr__(self, "palette", _bit_palette(len(self.label_names)))
         if not self.test_size:
             object.__setattr__(self, "test_size", self.crop_size)
+        if self.class_weights and len(self.class_weights) != len(self.label_names):
+            raise ValueError(f"{self.name}: {len(self.class_weights)} class weights for "
+                             f"{len(self.label_names)} classes")
         if len(self.palette) != len(self.label_names):
             raise ValueError(f"{self.name}: {len(self.palette)} colours for {len(self.label_names)} classes")
 
@@ -71,6 +75,10 @@ def _cityscapes() -> Tuple[DatasetInfo, Dict[int, int]]:
         crop_size=(769, 769),
         test_size=(1024, 2048),
         large_object_classes=("truck", "bus", "train"),
+        # the weights of the authors' OHEM cross-entropy (lxtGH/SFSegNets loss.py, OhemCrossEntropy2dTensor with
+        # use_weight=True, off by default there); the same numbers appear in the OCNet and HRNet code bases
+        class_weights=(0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023, 0.9539, 0.9843,
+                       1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507),
     )
     return info, {label.id: label.trainId for label in evaluated}
 

@@ -1,4 +1,8 @@
-"""transformers front door: configs, `PreTrainedModel` adapters, image processors, registered with the Auto classes."""
+"""transformers front door: configs, `PreTrainedModel` adapters, image processors, registered with the Auto classes.
+
+Imported (and so registered) when transformers is imported after `import sr_models` (`sr_models._post_import`), or
+directly; `import sr_models` alone does not import transformers.
+"""
 from transformers import (
     AutoConfig,
     AutoImageProcessor,

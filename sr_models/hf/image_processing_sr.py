@@ -2,7 +2,8 @@
 
 Classifier: resize the short side to `input_size / crop_pct`, centre crop `input_size`, rescale, normalise (timm's
 eval transform). Segmenter: rescale and normalise the whole image at its own size (the paper's whole-image
-inference); `post_process_semantic_segmentation` returns label maps at the requested sizes.
+inference); `segmentation_maps=` gives `labels` for training (`do_reduce_labels` for data sets whose 0 means
+"unlabelled"), and `post_process_semantic_segmentation` returns label maps at the requested sizes.
 """
 from __future__ import annotations
 
@@ -14,14 +15,19 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 from transformers.image_processing_backends import TorchvisionBackend
+from transformers.image_processing_utils import BatchFeature
 from transformers.image_utils import (
     IMAGENET_DEFAULT_MEAN,
     IMAGENET_DEFAULT_STD,
     ChannelDimension,
+    ImageInput,
     PILImageResampling,
+    SizeDict,
     infer_channel_dimension_format,
 )
+from transformers.processing_utils import ImagesKwargs
 
+from ..constants import IGNORE_INDEX
 from ..data.images import decode_array, decode_image
 
 __all__ = ["SRResNetImageProcessor", "SRNetImageProcessor", "image_processor_from_pretrained_cfg"]
@@ -74,13 +80,64 @@ class SRResNetImageProcessor(_SRImageProcessor):
     do_center_crop = True
 
 
+class SRNetImageProcessorKwargs(ImagesKwargs, total=False):
+    r"""
+    do_reduce_labels (`bool`, *optional*, defaults to `self.do_reduce_labels`):
+        Shift the labels of `segmentation_maps` down by one and make 0 the ignored label 255 (for data sets such as
+        ADE20K whose label 0 means "unlabelled").
+    """
+
+    do_reduce_labels: bool
+
+
 class SRNetImageProcessor(_SRImageProcessor):
     """Whole-image preprocessing for the SRNet segmenters (no resize: the networks take any size)."""
 
+    valid_kwargs = SRNetImageProcessorKwargs
     resample = PILImageResampling.BILINEAR
     size = {"height": 1024, "width": 2048}
     do_resize = False
     do_center_crop = False
+    do_reduce_labels = False
+
+    def preprocess(self, images: ImageInput, segmentation_maps: ImageInput | None = None, **kwargs) -> BatchFeature:
+        """`pixel_values`; with `segmentation_maps` (one (H, W) label map per image), also `labels` (int64)."""
+        return super().preprocess(images, segmentation_maps, **kwargs)
+
+    def _preprocess_image_like_inputs(
+            self,
+            images: ImageInput,
+            segmentation_maps: ImageInput | None = None,
+            *,
+            do_reduce_labels: bool,
+            return_tensors: str | None = None,
+            **kwargs,
+    ) -> BatchFeature:
+        data = dict(super()._preprocess_image_like_inputs(images, return_tensors=None, **kwargs))
+        if segmentation_maps is not None:
+            maps = self._prepare_image_like_inputs(segmentation_maps, expected_ndims=2, do_convert_rgb=False,
+                                                   input_data_format=ChannelDimension.FIRST)
+            if len(maps) != len(data["pixel_values"]):
+                raise ValueError(f"got {len(maps)} segmentation maps for {len(data['pixel_values'])} images")
+            data["labels"] = [self._labels(label, pixels.shape[-2:], i, do_reduce_labels, kwargs["do_resize"],
+                                           kwargs["size"]) for i, (label, pixels) in
+                              enumerate(zip(maps, data["pixel_values"]))]
+        return BatchFeature(data, tensor_type=return_tensors)
+
+    def _labels(self, label: torch.Tensor, image_size: torch.Size, index: int, reduce: bool, resize: bool,
+                size: SizeDict) -> torch.Tensor:
+        """One label map (1, H, W) as int64 (H, W): resized like its image (nearest), labels reduced if asked."""
+        if label.shape[0] != 1:
+            raise ValueError(f"segmentation map {index} has {label.shape[0]} channels; expected one label per pixel")
+        label = label.to(torch.int64)
+        if resize:
+            label = F.interpolate(label[None].double(), size=(size.height, size.width), mode="nearest-exact")[0].long()
+        if label.shape[-2:] != image_size:
+            raise ValueError(f"segmentation map {index} is {tuple(label.shape[-2:])} (H, W) but its image is "
+                             f"{tuple(image_size)}")
+        if reduce:
+            label = torch.where((label == 0) | (label == IGNORE_INDEX), IGNORE_INDEX, label - 1)
+        return label[0]
 
     def post_process_semantic_segmentation(
             self,

@@ -32,6 +32,7 @@ class SRPreTrainedModel(PreTrainedModel):
     input_modalities = ("image",)
     model_tags = ["sr-models", "timm"]
     accepts_loss_kwargs = False
+    supports_gradient_checkpointing = True
 
     def _build_timm_model(self, num_classes: int) -> nn.Module:
         try:
@@ -52,6 +53,17 @@ class SRPreTrainedModel(PreTrainedModel):
             for module in model.modules():
                 module._is_hf_initialized = True
         return model
+
+    def _set_gradient_checkpointing(self, enable: bool = True, *args, **kwargs) -> None:
+        """`gradient_checkpointing_enable()` / `_disable()`: timm's own checkpointing of the model's stages."""
+        if not hasattr(self.timm_model, "set_grad_checkpointing"):
+            raise ValueError(f"{self.config.architecture} has no set_grad_checkpointing(): it cannot checkpoint")
+        self.timm_model.set_grad_checkpointing(enable)
+
+    @property
+    def is_activation_checkpointing(self) -> bool:
+        """Whether timm checkpoints any part of the model (its flag is `grad_checkpointing`)."""
+        return any(getattr(module, "grad_checkpointing", False) for module in self.timm_model.modules())
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

@@ -15,18 +15,11 @@ from timm.models._hub import save_config_for_hf
 from torch import nn
 
 from ..models import list_sr_models
+from ..models.segmentation import is_segmenter
 from .configuration_sr import SRNetConfig, SRResNetConfig
 from .image_processing_sr import image_processor_from_pretrained_cfg
 
-__all__ = ["save_pretrained", "config_from_timm_model", "is_segmenter", "SEGMENTER_PREFIXES"]
-
-# registry names of the semantic segmenters; every other sr-models architecture is a classifier
-SEGMENTER_PREFIXES = ("srnet_", "fcn_", "dfseg_")
-
-
-def is_segmenter(architecture: str) -> bool:
-    """Whether `architecture` (a timm registry name) is one of the semantic segmenters."""
-    return architecture.startswith(SEGMENTER_PREFIXES)
+__all__ = ["save_pretrained", "config_from_timm_model", "is_segmenter"]
 
 
 def _architecture(model: nn.Module) -> str:
@@ -52,7 +45,7 @@ def config_from_timm_model(model: nn.Module) -> Union[SRResNetConfig, SRNetConfi
     label_names = timm_config["pretrained_cfg"].get("label_names")
     if label_names is not None and len(label_names) == timm_config["num_classes"]:
         timm_config.setdefault("label_names", list(label_names))
-    if is_segmenter(architecture):
+    if is_segmenter(model):
         config = SRNetConfig.from_dict(timm_config)
         config.architectures = ["SRNetForSemanticSegmentation"]
     else:
@@ -73,6 +66,6 @@ def save_pretrained(model: nn.Module, save_directory: Union[str, Path]) -> Path:
     state_dict = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     safetensors.torch.save_file(state_dict, save_directory / "model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(save_directory)
-    processor = image_processor_from_pretrained_cfg(config.pretrained_cfg, is_segmenter(config.architecture))
+    processor = image_processor_from_pretrained_cfg(config.pretrained_cfg, is_segmenter(model))
     processor.save_pretrained(save_directory)
     return save_directory

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from timm.layers import ConvNormAct
 from torch import nn
 
+from .pyramid_pooling import bin_avg_pool2d
 from .squeeze_reasoning import check_feature_map
 
 __all__ = ["AsymmetricPyramidNonLocal"]
@@ -28,7 +29,7 @@ class AsymmetricPyramidNonLocal(nn.Module):
 
     def _sample(self, x: torch.Tensor) -> torch.Tensor:
         """Pyramid pooling of a (B, C, H, W) map into (B, C, S) anchors."""
-        return torch.cat([F.adaptive_avg_pool2d(x, b).flatten(2) for b in self.bins], dim=2)
+        return torch.cat([bin_avg_pool2d(x, b).flatten(2) for b in self.bins], dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_feature_map(x, self.channels, type(self).__name__)

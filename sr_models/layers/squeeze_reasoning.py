@@ -16,6 +16,7 @@ import numbers
 from typing import Optional
 
 import torch
+from timm.layers import register_notrace_function
 from torch import nn
 
 SQUEEZES = ("gap", "ghp")
@@ -52,15 +53,16 @@ def to_nodes(g: torch.Tensor, num_nodes: int, node_dim: int, layout: str) -> tor
     return g.reshape(g.shape[0], num_nodes, node_dim)
 
 
+@register_notrace_function  # one call in FX graphs; the body is TorchScript-compatible and export-safe
 def check_feature_map(x: torch.Tensor, channels: int, who: str) -> None:
     """Raise a clear error unless `x` is a floating-point (N, channels, H, W) tensor."""
     if not x.is_floating_point():
         raise TypeError(f"{who} expects a floating-point tensor (images normalised like its training data), "
                         f"got {x.dtype}")
     if x.ndim != 4:
-        raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {tuple(x.shape)}")
+        raise ValueError(f"{who} expects a 4-D (N, C, H, W) tensor, got shape {list(x.shape)}")
     if x.shape[1] != channels:
-        raise ValueError(f"{who} was built for {channels} input channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+        raise ValueError(f"{who} was built for {channels} input channels, got {x.shape[1]} (shape {list(x.shape)})")
 
 
 class NodeSqueeze(nn.Module):
@@ -330,7 +332,7 @@ class SqueezeReasoning(nn.Module):
                                num_nodes=num_nodes, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_feature_map(x, self.in_channels, type(self).__name__)
+        check_feature_map(x, self.in_channels, "SqueezeReasoning")  # a literal: TorchScript has no type(self)
         g = self.reasoning(self.squeeze(x))
         return self.reconstruction(x, self.proj_x(x), g)
 
@@ -343,13 +345,25 @@ def create_squeeze_reasoning(in_channels: int, sr_preset: Optional[str] = None, 
     return SqueezeReasoning.from_preset(sr_preset, in_channels, **kwargs)
 
 
+def _rescale(x: torch.Tensor, gate: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """x * gate, in place when allowed and no gradient is recorded (a leaf for FX: the check is not traceable)."""
+    gate = gate.to(x.dtype)[:, :, None, None]  # bf16 x * fp32 gate would run a slow mixed-dtype kernel
+    if inplace and not (torch.is_grad_enabled() and x.requires_grad):
+        return x.mul_(gate)
+    return x * gate
+
+
+torch.fx.wrap("_rescale")
+
+
 class SqueezeReasoningGate(nn.Module):
     """Section IV-E: SE with its FC layers replaced by graph reasoning: x * sigmoid(Eq. 5 on GAP(x) as K nodes).
 
     Takes `(channels, device=None, dtype=None)` like timm's attention layers, so it plugs into timm's ResNet with
     `block_args=dict(attn_layer=SqueezeReasoningGate)`. With `inplace=True`, a forward pass that records no
-    gradient rescales `x` in place (like timm's in-place activations): no new feature map is allocated, which is most
-    of the gate's cost on CPU.
+    gradient rescales `x` in place (like timm's in-place activations): no new feature map is allocated. That
+    decision lives in `_rescale`, which FX keeps as one call (`torch.fx.wrap`) and TorchScript / `torch.export`
+    evaluate as usual, so the gate traces, scripts and exports.
     """
 
     def __init__(self, channels: int, num_nodes: int = 16, inplace: bool = False, device=None, dtype=None):
@@ -361,7 +375,4 @@ class SqueezeReasoningGate(nn.Module):
         self.reasoning = GraphReasoning(num_nodes, channels // num_nodes, norm=False, act=False, device=device, dtype=dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = self.reasoning(x.mean((2, 3))).sigmoid()[:, :, None, None]
-        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
-            return x.mul_(gate)
-        return x * gate
+        return _rescale(x, self.reasoning(x.mean((2, 3))).sigmoid(), self.inplace)

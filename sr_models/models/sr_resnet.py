@@ -2,24 +2,37 @@
 
 Every bottleneck (or basic block) applies `SqueezeReasoningGate` where SE-ResNet applies its SE module.
 """
-from __future__ import annotations
-
 from functools import partial
 from typing import Any, Dict
 
+import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg, register_model
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from ..layers import SqueezeReasoningGate
+from ._args import check_model_args
 from ._hub import PAPER_ID, generate_hub_cfgs
+from .segmentation import check_image
 
-__all__ = []
+__all__ = ["SRResNet"]
 
 
-def _create_sr_resnet(variant: str, pretrained: bool = False, **kwargs) -> ResNet:
+class SRResNet(ResNet):
+    """timm's ResNet (its arguments, weights and API unchanged) that refuses input it cannot take in one line."""
+
+    def __init__(self, *args, **kwargs):
+        check_model_args("SRResNet", num_classes=kwargs.get("num_classes"), in_chans=kwargs.get("in_chans"))
+        super().__init__(*args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x, self.in_chans, 1, "SRResNet")
+        return self.forward_head(self.forward_features(x))
+
+
+def _create_sr_resnet(variant: str, pretrained: bool = False, **kwargs) -> SRResNet:
     kwargs.setdefault("block_args", dict(attn_layer=partial(SqueezeReasoningGate, inplace=True)))
-    return build_model_with_cfg(ResNet, variant, pretrained, **kwargs)
+    return build_model_with_cfg(SRResNet, variant, pretrained, **kwargs)
 
 
 def _cfg(**kwargs) -> Dict[str, Any]:
@@ -47,42 +60,42 @@ default_cfgs = generate_hub_cfgs({
 
 
 @register_model
-def sr_resnet18(pretrained: bool = False, **kwargs) -> ResNet:
+def sr_resnet18(pretrained: bool = False, **kwargs) -> SRResNet:
     model_args = dict(block=BasicBlock, layers=(2, 2, 2, 2))
     return _create_sr_resnet('sr_resnet18', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def sr_resnet34(pretrained: bool = False, **kwargs) -> ResNet:
+def sr_resnet34(pretrained: bool = False, **kwargs) -> SRResNet:
     model_args = dict(block=BasicBlock, layers=(3, 4, 6, 3))
     return _create_sr_resnet('sr_resnet34', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def sr_resnet50(pretrained: bool = False, **kwargs) -> ResNet:
+def sr_resnet50(pretrained: bool = False, **kwargs) -> SRResNet:
     model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3))
     return _create_sr_resnet('sr_resnet50', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def sr_resnet101(pretrained: bool = False, **kwargs) -> ResNet:
+def sr_resnet101(pretrained: bool = False, **kwargs) -> SRResNet:
     model_args = dict(block=Bottleneck, layers=(3, 4, 23, 3))
     return _create_sr_resnet('sr_resnet101', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def sr_resnet152(pretrained: bool = False, **kwargs) -> ResNet:
+def sr_resnet152(pretrained: bool = False, **kwargs) -> SRResNet:
     model_args = dict(block=Bottleneck, layers=(3, 8, 36, 3))
     return _create_sr_resnet('sr_resnet152', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def sr_resnet50d(pretrained: bool = False, **kwargs) -> ResNet:
+def sr_resnet50d(pretrained: bool = False, **kwargs) -> SRResNet:
     model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3), stem_width=32, stem_type='deep', avg_down=True)
     return _create_sr_resnet('sr_resnet50d', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
-def sr_resnext50_32x4d(pretrained: bool = False, **kwargs) -> ResNet:
+def sr_resnext50_32x4d(pretrained: bool = False, **kwargs) -> SRResNet:
     model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
     return _create_sr_resnet('sr_resnext50_32x4d', pretrained, **dict(model_args, **kwargs))

@@ -1,9 +1,10 @@
 """Training recipes: typed sections that refuse unknown keys and bad values before anything trains.
 
-A recipe is a YAML file (`train/configs/*.yaml`) read into a `Recipe`, with `--set a.b=value` overrides (value
-parsed as YAML) applied on top. Every key is a field of one of the dataclasses below, so adding a recipe key is one
-line (name, type, default) in the section it belongs to; its type is checked when a recipe is read:
-`PositiveInt`, `Literal[...]` (a choice), `Optional[...]` (may be null), `Size`, a nested section, ...
+A recipe is a YAML file (`train/configs/*.yaml`, shipped as `sr_models/configs/`, addressable by name) read into a
+`Recipe`, with `--set a.b=value` overrides (value parsed as YAML) applied on top. Every key is a field of one of the
+dataclasses below, so adding a recipe key is one line (name, type, default) in the section it belongs to; its type
+is checked when a recipe is read: `PositiveInt`, `Literal[...]` (a choice), `Optional[...]` (may be null), `Size`, a
+nested section, ...
 `model.args` stays a free mapping (the model's keyword arguments); it is checked by building the model on the
 meta device.
 """
@@ -14,14 +15,17 @@ from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Sequ
 from typing import get_origin, get_type_hints
 
 import timm
+import timm.optim
 import torch
 import yaml
 
 from ..constants import AUX_WEIGHT, EVAL_SCALES, OHEM_MIN_KEPT
+from ..recipes import recipe_path
 
 __all__ = [
-    "Recipe", "ModelConfig", "DataConfig", "EmbeddedConfig", "TransformConfig", "OptimConfig", "ScheduleConfig",
-    "LossConfig", "EvalConfig", "RecipeError", "TASKS", "load_config", "recipe_from_dict",
+    "Recipe", "ModelConfig", "DataConfig", "EmbeddedConfig", "TransformConfig", "PhotometricConfig", "OptimConfig",
+    "ScheduleConfig", "LossConfig", "EvalConfig", "EmaConfig", "MixupConfig", "RecipeError", "TASKS", "load_config",
+    "recipe_from_dict",
 ]
 
 # task name -> "module:function" building its `Task` (imported only when that task trains)
@@ -88,6 +92,22 @@ class TransformConfig:
     crop_mode: Optional[Literal["center", "squash", "border"]] = None
     mean: Optional[Triple] = None
     std: Optional[Triple] = None
+    scale: Optional[Tuple[PositiveFloat, PositiveFloat]] = None  # random-resized-crop area range (timm: 0.08-1)
+    hflip: Optional[Annotated[float, _Check(lambda v: 0 <= v <= 1, "in [0, 1]")]] = None
+    color_jitter: Optional[NonNegativeFloat] = None  # timm's default 0.4
+    auto_augment: Optional[str] = None  # e.g. rand-m9-mstd0.5-inc1 (RandAugment), augmix-m5-w3, trivialaugment
+    re_prob: Optional[Fraction] = None  # random erasing probability
+    re_mode: Optional[Literal["const", "rand", "pixel"]] = None
+    re_count: Optional[PositiveInt] = None
+
+
+@dataclass
+class PhotometricConfig:
+    """mmsegmentation's PhotoMetricDistortion (`sr_models.data.transforms.PhotometricDistortion`)."""
+    brightness_delta: NonNegativeFloat = 32
+    contrast_range: Tuple[PositiveFloat, PositiveFloat] = (0.5, 1.5)
+    saturation_range: Tuple[NonNegativeFloat, NonNegativeFloat] = (0.5, 1.5)
+    hue_delta: NonNegativeFloat = 18
 
 
 @dataclass
@@ -100,6 +120,8 @@ class DataConfig:
     crop_size: Optional[Size] = None
     scale_range: Optional[Tuple[PositiveFloat, PositiveFloat]] = None
     flip: Optional[bool] = None
+    photometric: Union[bool, PhotometricConfig] = False  # true: mmseg's defaults
+    cat_max_ratio: Probability = 1.0  # redraw crops where one class covers this share (mmseg: 0.75); 1: off
     mean: Optional[Triple] = None
     std: Optional[Triple] = None
     embedded: EmbeddedConfig = field(default_factory=EmbeddedConfig)
@@ -119,10 +141,14 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    name: Literal["sgd", "adamw"] = "sgd"
+    name: str = "sgd"  # any of timm.optim.list_optimizers(); sgd = classical momentum unless nesterov
     lr: PositiveFloat = 0.01
     momentum: NonNegativeFloat = 0.9
     weight_decay: NonNegativeFloat = 5e-4
+    nesterov: bool = False  # sgd only
+    filter_bias_and_bn: bool = False  # no weight decay on norms and biases (timm's default; PSPNet decays all)
+    layer_decay: Optional[Probability] = None  # layer-wise lr decay, lr x layer_decay^(depth from the head)
+    clip_grad: Optional[PositiveFloat] = None  # clip the gradients' global L2 norm to this value
 
 
 @dataclass
@@ -137,6 +163,8 @@ class ScheduleConfig:
 
 @dataclass
 class LossConfig:
+    name: Literal["ce", "dice", "focal", "lovasz"] = "ce"  # segmentation
+    class_weight: Union[None, Literal["dataset", "computed"], List[PositiveFloat]] = None  # segmentation
     aux_weight: NonNegativeFloat = AUX_WEIGHT
     ohem_thresh: Optional[Probability] = None  # 0.7 in the test-set recipe
     ohem_min_kept: PositiveInt = OHEM_MIN_KEPT
@@ -150,6 +178,23 @@ class EvalConfig:
     crop_size: Optional[Size] = None  # sliding-window tile (default: data.crop_size, else the data set's crop)
     scales: List[PositiveFloat] = field(default_factory=lambda: list(EVAL_SCALES))
     flip: bool = True
+
+
+@dataclass
+class EmaConfig:
+    decay: Optional[Fraction] = None  # EMA of the weights (timm's ModelEmaV3), e.g. 0.9998; null: off
+    warmup: bool = False  # decay ramped up as 1 - (1 + step)^(-2/3)
+
+
+@dataclass
+class MixupConfig:
+    """timm's Mixup / CutMix (classification); off while both alphas are 0 and cutmix_minmax is null."""
+    mixup_alpha: NonNegativeFloat = 0.0
+    cutmix_alpha: NonNegativeFloat = 0.0
+    cutmix_minmax: Optional[Tuple[Probability, Probability]] = None
+    prob: Probability = 1.0
+    switch_prob: Annotated[float, _Check(lambda v: 0 <= v <= 1, "in [0, 1]")] = 0.5
+    mode: Literal["batch", "pair", "elem"] = "batch"
 
 
 @dataclass
@@ -169,7 +214,13 @@ class Recipe:
     log_every: PositiveInt = 10
     num_workers: NonNegativeInt = 0
     eval: EvalConfig = field(default_factory=EvalConfig)
+    eval_every: Optional[PositiveInt] = None  # also evaluate every N updates (the curves' points); null: at the end
     overlays: NonNegativeInt = 4  # segmentation: image | prediction | ground truth PNGs written at the end
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    mixup: MixupConfig = field(default_factory=MixupConfig)
+    channels_last: bool = False  # speed: weights and inputs in NHWC memory format
+    compile: bool = False  # speed: torch.compile (inductor) through Accelerate
+    mixed_precision: Optional[Literal["no", "bf16", "fp16"]] = None  # null: the launcher's --mixed_precision
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain YAML/JSON-ready values (what the run folder's `config.yaml` records)."""
@@ -214,10 +265,12 @@ def _coerce(value: Any, hint: Any, key: str, where: str) -> Any:
     if origin is Union:
         if value is None and type(None) in args:
             return None
-        try:
-            return _coerce(value, next(a for a in args if a is not type(None)), key, where)
-        except RecipeError:
-            raise bad from None
+        for member in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, member, key, where)
+            except RecipeError:
+                continue
+        raise bad
     if origin is Literal:
         if value in args and not isinstance(value, bool):
             return value
@@ -288,8 +341,9 @@ def _apply_override(raw: Dict[str, Any], item: str) -> None:
 
 
 def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Recipe:
-    """The recipe at `path` with `overrides` (`key.sub=value`) applied, checked completely (model arguments too)."""
-    path = Path(path)
+    """The recipe at `path` (a file, or a packaged recipe's name) with `overrides` (`key.sub=value`) applied, checked
+    completely (model arguments too)."""
+    path = recipe_path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:
@@ -324,6 +378,9 @@ def _check_recipe(recipe: Recipe, where: str) -> None:
             raise RecipeError(f"model.args.{key} is set by the task ({reason}); remove it ({where})")
     if model.pretrained_backbone and recipe.task != "semantic-segmentation":
         raise RecipeError(f"model.pretrained_backbone applies to segmentation recipes only ({where})")
+    if recipe.optim.name not in timm.optim.list_optimizers():
+        raise RecipeError(f"optim.name={recipe.optim.name!r} is not a timm optimizer (`timm.optim.list_optimizers()` "
+                          f"lists them, e.g. sgd, adamw, lamb) ({where})")
     if recipe.data.root and not Path(recipe.data.root).exists():
         raise FileNotFoundError(f"data.root={recipe.data.root} does not exist; download the data set there or set "
                                 f"data.root ({where})")

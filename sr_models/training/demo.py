@@ -1,7 +1,7 @@
 """The README's main job: dilated FCN vs SR heads on the embedded data set, over several seeds.
 
-Trains every run of `RUNS` (the recipe `train/configs/demo_embedded.yaml`, differing only in the head) once per
-seed, as many at a time as there are cores (each run is `train/seg.py`: one process, one thread, Accelerate inside;
+Trains every run of `RUNS` (the `demo_embedded` recipe, differing only in the head) once per seed, as many at a
+time as there are cores (each run is `python -m sr_models.training.cli`: one process, one thread, Accelerate inside;
 without `accelerate launch`, whose extra interpreter would cost each run ~0.7 GB and seconds of start-up), into
 `outputs/demo/<run>/seed_<s>/`; writes `outputs/demo/results.json` (every run's
 metrics per seed, and their mean and sample standard deviation); prints a Table-I-like comparison as mean ± std and
@@ -49,7 +49,6 @@ ORDERINGS = (
     ("GHP >= GAP", [("sr_ghp_fc", "sr_gap_fc"), ("sr_ghp_gcn", "sr_gap_gcn")]),
     ("GCN >= FC", [("sr_gap_gcn", "sr_gap_fc"), ("sr_ghp_gcn", "sr_ghp_fc")]),
 )
-REPO = Path(__file__).resolve().parents[2]
 _STEP = re.compile(r"train:.*?\|\s*(\d+)/\d+")  # tqdm's "train:  45%|####  | 135/300" in a run's log
 
 
@@ -71,10 +70,10 @@ class Job:
         return int(steps[-1]) if steps else 0
 
 
-def launch(config: Path, job: Job, overrides: List[str], threads: int) -> subprocess.Popen:
-    """Start `train/seg.py` (one CPU process, replacing an earlier demo run in its folder) with its output going to
-    `<output_dir>.log`."""
-    command = [sys.executable, str(REPO / "train" / "seg.py"), "--config", str(config), "--output-dir",
+def launch(config: str, job: Job, overrides: List[str], threads: int) -> subprocess.Popen:
+    """Start `python -m sr_models.training.cli` (one CPU process, replacing an earlier demo run in its folder) with
+    its output going to `<output_dir>.log`."""
+    command = [sys.executable, "-m", "sr_models.training.cli", "--config", str(config), "--output-dir",
                str(job.output_dir), "--overwrite"]
     for item in [*overrides, f"seed={job.seed}"]:
         command += ["--set", item]
@@ -84,7 +83,7 @@ def launch(config: Path, job: Job, overrides: List[str], threads: int) -> subpro
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def run_all(jobs: List[Job], config: Path, overrides: List[str], parallel: int, threads: int, steps: int) -> None:
+def run_all(jobs: List[Job], config: str, overrides: List[str], parallel: int, threads: int, steps: int) -> None:
     """Run the jobs `parallel` at a time, one progress bar per head (its seeds' steps summed); fail if one fails."""
     runs = list(dict.fromkeys(job.run for job in jobs))
     bars = {run: tqdm(total=steps * sum(j.run == run for j in jobs), desc=f"{run:>10s}", position=i)
@@ -174,7 +173,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default: 0,1,2)")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated heads (default: all of {list(RUNS)})")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs trained at a time (default: cores)")
-    parser.add_argument("--config", type=Path, default=REPO / "train" / "configs" / "demo_embedded.yaml")
+    parser.add_argument("--config", default="demo_embedded", help="recipe name or YAML file (default: demo_embedded)")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config overrides for every run, e.g. --set max_steps=50")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from ..cli_errors import add_debug_flag, reported_errors
+from ..recipes import RECIPES
 from .config import load_config
 from .detection import build_detection_task
 from .engine import Task, train
@@ -25,7 +26,7 @@ from .panoptic import build_panoptic_task
 
 __all__ = ["DEMOS", "DetectionDemo", "run_detection_demo", "main"]
 
-CONFIGS = Path(__file__).resolve().parents[2] / "train" / "configs"
+CONFIGS = RECIPES  # the packaged recipes (train/configs in a checkout)
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def overlay_detections(image: torch.Tensor, output: Dict[str, torch.Tensor], tar
 
 
 def _write_outputs(cfg: Recipe):
-    def write_outputs(model: nn.Module, dataset: CocoInstances, output_dir: Path) -> None:
+    def write_outputs(model: nn.Module, dataset: CocoInstances, output_dir: Path, metrics: Dict[str, Any]) -> None:
         """The detector folder (safetensors + config) and prediction | ground-truth PNGs."""
         save_detector(model, output_dir, dataset.label_names)
         folder = output_dir / "overlays"
@@ -108,5 +108,5 @@ def build_detection_task(cfg: Recipe) -> Task:
     train_set, val_set = detection_datasets(cfg)
     model = create_detector(cfg.model.name, num_classes=train_set.num_classes,
                             pretrained_backbone=cfg.model.pretrained_backbone, **cfg.model.args)
-    return Task(model, train_set, val_set, _loss, _evaluate(cfg), _write_outputs(cfg), forward=_forward,
-                collate_fn=_collate)
+    return Task(model, train_set, val_set, _loss, _evaluate(cfg), _write_outputs(cfg), metric="segm_AP",
+                forward=_forward, collate_fn=_collate)

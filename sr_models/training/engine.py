@@ -7,12 +7,13 @@ A run folder holds one run: starting into a non-empty folder is refused unless `
 `overwrite` (delete it and start again) is given.
 
 Checkpoints go to `<output_dir>/checkpoints/step_<N>/`, written under a temporary name and renamed when complete,
-so a crash (even `kill -9`) never leaves a half checkpoint. Nothing in them is a pickle:
-`model.safetensors`, `optimizer.pt` (tensors and numbers, read back with `torch.load(weights_only=True)`),
-`trainer_state.json` (step, sampler position, schedule) and `rng_state_<rank>.json` (Python, NumPy and torch
-generators of each process). Resuming restores all of them and skips the batches of the current epoch already
-seen: the run ends with the weights of an uninterrupted run. A missing or unreadable part stops the resume with an
-error naming the file; `resume_partial=True` continues without an optimizer or RNG part, with a warning.
+so a crash (even `kill -9`) never leaves a half checkpoint. Nothing in them is a pickle: `model.safetensors`
+(and `ema.safetensors` with EMA on), `optimizer.pt` (tensors and numbers, read back with
+`torch.load(weights_only=True)`), `trainer_state.json` (step, sampler position, schedule, logged curves) and
+`rng_state_<rank>.json` (Python, NumPy and torch generators of each process). Resuming restores all of them and
+skips the batches of the current epoch already seen: the run ends with the weights of an uninterrupted run. A
+missing or unreadable part stops the resume with an error naming the file; `resume_partial=True` continues without
+an optimizer or RNG part, with a warning.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import random
 import re
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -32,13 +33,17 @@ import yaml
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import set_seed
 from safetensors.torch import load_model, save_model
+from timm.optim import create_optimizer_v2
+from timm.utils import ModelEmaV3
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup, get_polynomial_decay_schedule_with_warmup
 
+from ..hf import save_pretrained
 from ..models.warm_start import warm_start_from_resnet
 from .config import Recipe
+from .plots import plot_curves
 
 __all__ = ["Task", "CheckpointError", "train", "latest_checkpoint", "build_optimizer", "build_schedule"]
 
@@ -59,7 +64,9 @@ class Task:
     val_set: Dataset
     loss: Callable[[Any, Any], torch.Tensor]
     evaluate: Callable[[Accelerator, nn.Module, Dataset], Dict[str, Any]]
-    write_outputs: Callable[[nn.Module, Dataset, Path], None]
+    write_outputs: Callable[[nn.Module, Dataset, Path, Dict[str, Any]], None]  # writes the metrics' arrays
+    prepare_batch: Optional[Callable[[Dict[str, torch.Tensor]], Dict[str, torch.Tensor]]] = None  # e.g. mixup
+    metric: str = "mIoU"  # the headline number of `evaluate`, drawn in curves.png
     forward: Callable[[nn.Module, Any], Any] = _forward_pixel_values
     collate_fn: Optional[Callable] = None
 
@@ -75,16 +82,23 @@ class _Run:
     optimizer: torch.optim.Optimizer
     schedule: torch.optim.lr_scheduler.LRScheduler
     loader: DataLoader
+    ema: Optional[ModelEmaV3] = None
     step: int = 0
     epoch: int = 0
     batches: int = 0
+    train_log: List[Dict[str, float]] = field(default_factory=list)  # {"step", "loss", "lr"} every log_every
+    eval_log: List[Dict[str, float]] = field(default_factory=list)  # {"step", metric, "ema_" + metric}
 
 
 def build_optimizer(cfg: Recipe, model: nn.Module) -> torch.optim.Optimizer:
+    """timm's `create_optimizer_v2`: any timm optimizer (`sgd` is classical momentum SGD, as in the paper, unless
+    `optim.nesterov`), no weight decay on norms and biases with `optim.filter_bias_and_bn`, layer-wise learning
+    rates with `optim.layer_decay` (a group's `lr_scale`, applied by `build_schedule`)."""
     optim = cfg.optim
-    if optim.name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+    extra = {"nesterov": optim.nesterov} if optim.name == "sgd" else {}
+    return create_optimizer_v2(model, opt=optim.name, lr=optim.lr, weight_decay=optim.weight_decay,
+                               momentum=optim.momentum, filter_bias_and_bn=optim.filter_bias_and_bn,
+                               layer_decay=optim.layer_decay, **extra)
 
 
 def _step_factor(step: int, warmup_steps: int, warmup_ratio: float, milestones: Tuple[int, ...],
@@ -98,7 +112,9 @@ def _step_factor(step: int, warmup_steps: int, warmup_ratio: float, milestones: 
 def build_schedule(cfg: Recipe, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
     """Poly, lr (1 - step / total)^power after a linear warm-up; cosine with warm-up; or step (mmdetection's
     schedules: lr x gamma at each of `milestones`, after a linear warm-up from `warmup_ratio` x lr). One step per
-    update."""
+    update. A group's `lr_scale` (timm's layer decay) scales its learning rate for the whole schedule."""
+    for group in optimizer.param_groups:
+        group["lr"] *= group.pop("lr_scale", 1.0)
     schedule = cfg.schedule
     if schedule.name == "cosine":
         return get_cosine_schedule_with_warmup(optimizer, schedule.warmup_steps, cfg.max_steps)
@@ -136,6 +152,8 @@ def train(cfg: Recipe, output_dir: Path, build_task: Callable[[Recipe], Task], r
         log_with="tensorboard" if _tensorboard_available() else None,
         project_dir=str(output_dir),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
+        mixed_precision=cfg.mixed_precision,  # speed switches (null: the launcher's); channels_last in _prepare
+        dynamo_backend="inductor" if cfg.compile else None,
     )
     _claim_run_folder(accelerator, output_dir, resume, overwrite)
     set_seed(cfg.seed)
@@ -147,12 +165,17 @@ def train(cfg: Recipe, output_dir: Path, build_task: Callable[[Recipe], Task], r
         _resume(accelerator, run, output_dir, resume_partial)
     _record_recipe(accelerator, cfg, output_dir, resume)
     _loop(accelerator, cfg, task, run, output_dir)
-    model = accelerator.unwrap_model(run.model)
-    metrics = _evaluate(accelerator, task, model)
+    model = _plain(accelerator, run.model)
+    metrics = _evaluate(accelerator, task, model, run.ema)
     metrics["steps"] = run.step
-    _write_outputs(accelerator, task, model, metrics, output_dir)
+    return_metrics = _write_outputs(accelerator, task, model, run, metrics, output_dir)
     accelerator.end_training()
-    return metrics
+    return return_metrics
+
+
+def _plain(accelerator: Accelerator, model: nn.Module) -> nn.Module:
+    """The trained module itself: not wrapped by DDP or torch.compile, weights in the default memory format."""
+    return accelerator.unwrap_model(model, keep_torch_compile=False).to(memory_format=torch.contiguous_format)
 
 
 def _warm_start(accelerator: Accelerator, model: nn.Module, source: str) -> None:
@@ -190,6 +213,14 @@ def _prepare(accelerator: Accelerator, cfg: Recipe, task: Task) -> _Run:
     model = task.model
     if accelerator.device.type == "cuda" and accelerator.num_processes > 1:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.channels_last:  # speed switch: weights and 4-d inputs in NHWC
+        model = model.to(memory_format=torch.channels_last)
+        model.register_forward_pre_hook(lambda _, args: tuple(
+            a.contiguous(memory_format=torch.channels_last) if torch.is_tensor(a) and a.ndim == 4 else a
+            for a in args))
+    # timm's EMA of the weights, copied from the plain module on its device (before `prepare` wraps it)
+    ema = ModelEmaV3(model.to(accelerator.device), decay=cfg.ema.decay, use_warmup=cfg.ema.warmup) \
+        if cfg.ema.decay else None
     optimizer = build_optimizer(cfg, model)
     schedule = build_schedule(cfg, optimizer)  # stepped once per update, so it is not prepared (see docs/training.md)
     # its own generator: creating an iterator (every epoch, and on resume) must not draw from the global RNG,
@@ -200,7 +231,7 @@ def _prepare(accelerator: Accelerator, cfg: Recipe, task: Task) -> _Run:
     if len(loader) == 0:
         raise ValueError(f"batch_size={cfg.batch_size} is larger than the training set ({len(task.train_set)})")
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-    return _Run(model, optimizer, schedule, loader)
+    return _Run(model, optimizer, schedule, loader, ema)
 
 
 def _record_recipe(accelerator: Accelerator, cfg: Recipe, output_dir: Path, resume: bool) -> None:
@@ -231,9 +262,13 @@ def _loop(accelerator: Accelerator, cfg: Recipe, task: Task, run: _Run, output_d
         batches = accelerator.skip_first_batches(run.loader, run.batches) if run.batches else run.loader
         for batch in batches:
             run.model.train()
+            if task.prepare_batch is not None:
+                batch = task.prepare_batch(batch)
             with accelerator.accumulate(run.model):
                 loss = task.loss(task.forward(run.model, batch), batch)
                 accelerator.backward(loss)
+                if cfg.optim.clip_grad and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(run.model.parameters(), cfg.optim.clip_grad)
                 run.optimizer.step()
                 run.optimizer.zero_grad()
             run.batches += 1
@@ -241,12 +276,20 @@ def _loop(accelerator: Accelerator, cfg: Recipe, task: Task, run: _Run, output_d
                 continue
             run.schedule.step()
             run.step += 1
+            if run.ema is not None:
+                run.ema.update(accelerator.unwrap_model(run.model, keep_torch_compile=False), step=run.step)
             bar.update()
             if run.step % cfg.log_every == 0 or run.step == cfg.max_steps:
                 logged = {"loss": accelerator.reduce(loss.detach(), "mean").item(),
                           "lr": run.schedule.get_last_lr()[0]}
                 bar.set_postfix(loss=f"{logged['loss']:.4f}", lr=f"{logged['lr']:.2e}")
                 accelerator.log(logged, step=run.step)
+                run.train_log.append({"step": run.step, **logged})
+            if cfg.eval_every and run.step % cfg.eval_every == 0 and run.step < cfg.max_steps:
+                metrics = _evaluate(accelerator, task, accelerator.unwrap_model(run.model, keep_torch_compile=False),
+                                    run.ema)
+                run.eval_log.append(_eval_point(task, run.step, metrics))
+                accelerator.log({k: v for k, v in run.eval_log[-1].items() if k != "step"}, step=run.step)
             if run.step % cfg.checkpoint_every == 0 or run.step == cfg.max_steps:
                 _save_checkpoint(accelerator, run, output_dir, cfg.keep_checkpoints)
             if run.step >= cfg.max_steps:
@@ -256,10 +299,15 @@ def _loop(accelerator: Accelerator, cfg: Recipe, task: Task, run: _Run, output_d
     bar.close()
 
 
-def _evaluate(accelerator: Accelerator, task: Task, model: nn.Module) -> Dict[str, Any]:
-    """The task's metrics on the validation split; the replicas' weights checked equal across processes."""
+def _evaluate(accelerator: Accelerator, task: Task, model: nn.Module, ema: Optional[ModelEmaV3]) -> Dict[str, Any]:
+    """The task's metrics on the validation split (with EMA on, the scalar ones of the EMA weights too, `ema_`
+    keys); the replicas' weights checked equal across processes."""
     model.eval()
     metrics = task.evaluate(accelerator, model, task.val_set)
+    if ema is not None:
+        averaged = task.evaluate(accelerator, ema.module, task.val_set)
+        metrics.update({f"ema_{key}": value for key, value in averaged.items()
+                        if isinstance(value, float) or (isinstance(value, int) and key != "eval_images")})
     # DDP keeps replicas equal; check it rather than trust it
     checksum = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
     checksums = accelerator.gather(checksum.to(accelerator.device)).cpu().tolist()
@@ -269,15 +317,30 @@ def _evaluate(accelerator: Accelerator, task: Task, model: nn.Module) -> Dict[st
     return metrics
 
 
-def _write_outputs(accelerator: Accelerator, task: Task, model: nn.Module, metrics: Dict[str, Any],
-                   output_dir: Path) -> None:
-    """The task's outputs (model folder, overlays, ...) and `metrics.json`, from the main process."""
+def _eval_point(task: Task, step: int, metrics: Dict[str, Any]) -> Dict[str, float]:
+    return {"step": step, **{key: metrics[key] for key in (task.metric, f"ema_{task.metric}") if key in metrics}}
+
+
+def _write_outputs(accelerator: Accelerator, task: Task, model: nn.Module, run: _Run, metrics: Dict[str, Any],
+                   output_dir: Path) -> Dict[str, Any]:
+    """The task's outputs (model folder, overlays, the metrics' arrays, ...), the EMA model folder `ema/`, the
+    curves (`curves.json`, `curves.png`) and `metrics.json`, from the main process; returns the JSON metrics."""
     if accelerator.is_main_process:
         with _writing(output_dir):
-            task.write_outputs(model, task.val_set, output_dir)
+            task.write_outputs(model, task.val_set, output_dir, metrics)
+    metrics = {key: value for key, value in metrics.items() if not isinstance(value, np.ndarray)}  # in files
+    if accelerator.is_main_process:
+        if run.ema is not None:
+            with _writing(output_dir / "ema"):
+                save_pretrained(run.ema.module.to(memory_format=torch.contiguous_format), output_dir / "ema")
+        eval_log = [*run.eval_log, _eval_point(task, run.step, metrics)]
+        with _writing(output_dir / "curves.png"):
+            (output_dir / "curves.json").write_text(json.dumps({"train": run.train_log, "eval": eval_log}))
+            plot_curves(run.train_log, eval_log, task.metric, output_dir / "curves.png")
         with _writing(output_dir / "metrics.json"):
             (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     accelerator.wait_for_everyone()
+    return metrics
 
 
 # ---------------------------------------------------------------------------------------------------- checkpoints
@@ -323,11 +386,15 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
         path.write_text(json.dumps(_rng_state(run)))
     if accelerator.is_main_process:
         with _writing(tmp / "model.safetensors"):
-            save_model(accelerator.unwrap_model(run.model), str(tmp / "model.safetensors"))
+            save_model(accelerator.unwrap_model(run.model, keep_torch_compile=False), str(tmp / "model.safetensors"))
+        if run.ema is not None:
+            with _writing(tmp / "ema.safetensors"):
+                save_model(run.ema.module, str(tmp / "ema.safetensors"))
         with _writing(tmp / "optimizer.pt"):
             torch.save(run.optimizer.state_dict(), tmp / "optimizer.pt")
         state = {"step": run.step, "epoch": run.epoch, "batches": run.batches,
-                 "num_processes": accelerator.num_processes, "schedule": run.schedule.state_dict()}
+                 "num_processes": accelerator.num_processes, "schedule": run.schedule.state_dict(),
+                 "train_log": run.train_log, "eval_log": run.eval_log}
         with _writing(tmp / "trainer_state.json"):
             (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
     accelerator.wait_for_everyone()
@@ -357,14 +424,17 @@ def _resume(accelerator: Accelerator, run: _Run, output_dir: Path, partial: bool
     """Restore model, optimizer, schedule, position and RNG states from the newest checkpoint (no pickle read)."""
     checkpoint = latest_checkpoint(output_dir)
     state = _read(checkpoint / "trainer_state.json", lambda p: json.loads(p.read_text()), accelerator)
-    _read(checkpoint / "model.safetensors", lambda p: load_model(accelerator.unwrap_model(run.model), p),
-          accelerator)
+    _read(checkpoint / "model.safetensors",
+          lambda p: load_model(accelerator.unwrap_model(run.model, keep_torch_compile=False), p), accelerator)
+    if run.ema is not None:
+        _read(checkpoint / "ema.safetensors", lambda p: load_model(run.ema.module, p), accelerator)
     _read(checkpoint / "optimizer.pt",
           lambda p: run.optimizer.load_state_dict(torch.load(p, map_location="cpu", weights_only=True)),
           accelerator, partial, required=False)
     try:
         run.schedule.load_state_dict(state["schedule"])
         run.step, run.epoch, run.batches = int(state["step"]), int(state["epoch"]), int(state["batches"])
+        run.train_log, run.eval_log = list(state.get("train_log", [])), list(state.get("eval_log", []))
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"cannot resume: {checkpoint / 'trainer_state.json'} lacks {e}") from None
     if run.batches >= len(run.loader):

@@ -28,17 +28,33 @@ def class_iou(confusion: torch.Tensor) -> torch.Tensor:
 
 def segmentation_metrics(confusion: torch.Tensor, label_names: Sequence[str],
                          large_object_classes: Sequence[str] = ()) -> Dict[str, object]:
-    """mIoU (percent) over the classes present in the ground truth or the predictions, per-class IoU, pixel accuracy."""
+    """mmsegmentation's metrics (percent) from the confusion matrix, with TP_c the diagonal, G_c its row sums
+    (ground truth) and P_c its column sums (predictions): aAcc = sum TP / sum G; per class IoU = TP / (G + P - TP),
+    Acc = TP / G, Dice = 2 TP / (G + P); mIoU, mDice average the classes present in the ground truth or the
+    predictions, mAcc those present in the ground truth (mmseg's nan-mean)."""
     confusion = confusion.double()
-    intersection = confusion.diag()
-    iou = class_iou(confusion)
-    present = ~iou.isnan()
-    per_class = {name: round(100 * iou[i].item(), 2) for i, name in enumerate(label_names) if present[i]}
-    large = [per_class[name] for name in large_object_classes if name in per_class]
+    tp, gt, pred = confusion.diag(), confusion.sum(1), confusion.sum(0)
+    present, labelled = gt + pred > 0, gt > 0
+    per_class = {
+        "iou": (tp / (gt + pred - tp).clamp(min=1), present),
+        "acc": (tp / gt.clamp(min=1), labelled),
+        "dice": (2 * tp / (gt + pred).clamp(min=1), present),
+    }
+
+    def mean(key: str) -> float:
+        values, mask = per_class[key]
+        return round(100 * values[mask].mean().item(), 2) if mask.any() else 0.0
+
+    def by_name(key: str) -> Dict[str, float]:
+        values, mask = per_class[key]
+        return {name: round(100 * values[i].item(), 2) for i, name in enumerate(label_names) if mask[i]}
+
+    iou = by_name("iou")
+    large = [iou[name] for name in large_object_classes if name in iou]
     return {
-        "mIoU": round(100 * iou[present].mean().item(), 2) if present.any() else 0.0,
-        "pixel_accuracy": round(100 * (intersection.sum() / confusion.sum().clamp(min=1)).item(), 2),
-        "per_class_iou": per_class,
+        "aAcc": round(100 * (tp.sum() / gt.sum().clamp(min=1)).item(), 2),
+        "mIoU": mean("iou"), "mAcc": mean("acc"), "mDice": mean("dice"),
+        "per_class_iou": iou, "per_class_acc": by_name("acc"), "per_class_dice": by_name("dice"),
         "large_object_mIoU": round(sum(large) / len(large), 2) if large else None,
         "large_object_classes": list(large_object_classes),
     }

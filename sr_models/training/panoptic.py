@@ -83,7 +83,7 @@ def overlay_panoptic(image: torch.Tensor, panoptic_seg: torch.Tensor, segments_i
 
 
 def _write_outputs(cfg: Recipe):
-    def write_outputs(model: nn.Module, dataset: COCOPanoptic, output_dir: Path) -> None:
+    def write_outputs(model: nn.Module, dataset: COCOPanoptic, output_dir: Path, metrics: Dict[str, Any]) -> None:
         """The model folder (safetensors + config) and image | prediction | ground-truth PNGs."""
         save_detector(model, output_dir, dataset.label_names)
         folder = output_dir / "overlays"
@@ -105,5 +105,5 @@ def build_panoptic_task(cfg: Recipe) -> Task:
     model = create_detector(cfg.model.name, num_classes=train_set.num_classes,
                             num_stuff_classes=len(train_set.categories.stuff),
                             pretrained_backbone=cfg.model.pretrained_backbone, **cfg.model.args)
-    return Task(model, train_set, val_set, _loss, _evaluate(cfg), _write_outputs(cfg), forward=_forward,
+    return Task(model, train_set, val_set, _loss, _evaluate(cfg), _write_outputs(cfg), metric="PQ", forward=_forward,
                 collate_fn=_collate)

@@ -1,0 +1,181 @@
+"""Latency of every execution path, side by side: fp32 eager, channels_last, bf16 autocast (alone and with
+channels_last), torch.compile and onnxruntime, as ratios to fp32 eager (and SR-ResNet50 / ResNet-50 per path).
+
+Within a workload (models at one input size) every (model, path) pair runs once per round and rounds are
+interleaved, so noise from other processes on a shared machine hits all of them alike; latencies are medians.
+Usage: python bench/export.py [--quick] [--rounds N] [--threads T] [--paths ...] [--output FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict
+
+import timm
+import torch
+
+import sr_models  # noqa: F401  (registers the models)
+from sr_models.export import export_onnx
+from sr_models.inference import bf16_is_native
+from sr_models.profile import interleaved_latency_ms
+
+# (label, models, input size, batch sizes)
+WORKLOADS = (
+    ("classifiers 224x224", ("resnet50", "sr_resnet50"), (224, 224), (1, 8)),
+    ("segmenters 512x1024", ("fcn_resnet50_d8", "srnet_resnet50_d8"), (512, 1024), (1,)),
+    ("real-time 1024x2048", ("srnet_dfnet2",), (1024, 2048), (1,)),
+)
+QUICK = (
+    ("classifiers 224x224", ("resnet50", "sr_resnet50"), (224, 224), (1,)),
+    ("segmenters 128x256", ("fcn_resnet50_d8", "srnet_resnet50_d8"), (128, 256), (1,)),
+    ("real-time 256x512", ("srnet_dfnet2",), (256, 512), (1,)),
+)
+
+
+def _eager(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return lambda: model(x)
+
+
+def _channels_last(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    model = model.to(memory_format=torch.channels_last)
+    x = x.contiguous(memory_format=torch.channels_last)
+    return lambda: model(x)
+
+
+def _bf16(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    def run():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(x)
+    return run
+
+
+def _bf16_channels_last(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    return _bf16(model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last))
+
+
+def _compile(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    compiled = torch.compile(model)
+    return lambda: compiled(x)
+
+
+def _onnxruntime(model: torch.nn.Module, x: torch.Tensor, threads: int) -> Callable[[], object]:
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(model, Path(tmp) / "model.onnx", example_size=tuple(x.shape[-2:]))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not spin
+        options.enable_cpu_mem_arena = False  # no arena kept beside the PyTorch copies
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {"pixel_values": x.numpy()}
+    return lambda: session.run(None, feed)
+
+
+PATHS = ("fp32 eager", "channels_last", "bf16 autocast", "bf16 + channels_last", "torch.compile", "onnxruntime")
+
+
+def _make(path: str, model: torch.nn.Module, model_cl: torch.nn.Module, x: torch.Tensor,
+          threads: int) -> Callable[[], object]:
+    if path == "onnxruntime":
+        return _onnxruntime(model, x, threads)
+    if path in ("channels_last", "bf16 + channels_last"):
+        model = model_cl  # one channels_last copy of the weights serves both paths
+    make = {"fp32 eager": _eager, "channels_last": _channels_last, "bf16 autocast": _bf16,
+            "bf16 + channels_last": _bf16_channels_last, "torch.compile": _compile}[path]
+    return make(model, x)
+
+
+def run_workload(names, size, batch: int, paths, rounds: int, threads: int, clock) -> Dict[tuple, float]:
+    x = torch.randn(batch, 3, *size)
+    calls = {}
+    for name in names:
+        model = timm.create_model(name).eval()
+        model_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        calls.update({(name, path): _make(path, model, model_cl, x, threads) for path in paths})
+    with torch.no_grad():
+        for call in calls.values():  # compile / first-run costs stay out of the timed rounds
+            call()
+    latency = interleaved_latency_ms(calls, rounds, warmup=1, clock=clock)
+    del calls
+    gc.collect()
+    return latency
+
+
+def _gate_cost(results: dict, paths) -> list:
+    """Table lines: sr_resnet50 / resnet50 latency per path and batch (both timed in the same rounds)."""
+    batches = sorted(b for name, b in results if name == "sr_resnet50" and ("resnet50", b) in results)
+    if not batches:
+        return []
+    lines = ["", "SR gate cost: sr_resnet50 / resnet50 on the same path, same interleaved rounds (1.000 = free)", "",
+             "| batch | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
+    for b in batches:
+        sr, plain = results[("sr_resnet50", b)], results[("resnet50", b)]
+        lines.append(f"| {b} | " + " | ".join(f"{sr[('sr_resnet50', p)] / plain[('resnet50', p)]:.3f}"
+                                             for p in paths) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of the classifier workloads")
+    parser.add_argument("--seg-rounds", type=int, default=3, help="rounds of the segmenter workloads")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or this process's CPU time (for a crowded machine; use with --threads 1)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="small inputs, batch 1 (a smoke run)")
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument("--models", nargs="+", help="only the workloads' models named here")
+    parser.add_argument("--output", type=Path, help="also write the tables to this markdown file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    flags = open("/proc/cpuinfo").read() if Path("/proc/cpuinfo").exists() else ""
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    lines = [f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()} "
+             f"({', '.join(isa) or 'ISA unknown'}; bf16 native: {bf16_is_native()}); {args.rounds} (classifiers) / "
+             f"{args.seg_rounds} (segmenters) interleaved rounds per workload after a warm-up; "
+             f"{'CPU time of this process' if args.clock == 'cpu' else 'wall time'} per forward = median; "
+             f"ratio = fp32 eager / path (higher is faster)", ""]
+    header = "| model | input | batch | " + " | ".join(args.paths) + " |"
+    lines += [header, "|---|---|---|" + "---|" * len(args.paths)]
+    print("\n".join(lines), flush=True)
+
+    results = {}
+
+    def save():
+        text = "\n".join(lines + _gate_cost(results, args.paths))
+        if args.output:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text("# bench/export.py\n\n" + text + "\n")
+        return text
+
+    save()
+    for label, names, size, batches in (QUICK if args.quick else WORKLOADS):
+        names = [n for n in names if not args.models or n in args.models]
+        for batch in batches:
+            if not names:
+                continue
+            rounds = args.rounds if label.startswith("classifiers") else args.seg_rounds
+            latency = run_workload(names, size, batch, args.paths, rounds, args.threads, clock)
+            for name in names:
+                base = latency[(name, "fp32 eager")] if "fp32 eager" in args.paths else None
+                cells = [f"{latency[(name, p)]:.1f} ms" + (f" ({base / latency[(name, p)]:.2f}x)" if base else "")
+                         for p in args.paths]
+                row = f"| {name} | {size[0]}x{size[1]} | {batch} | " + " | ".join(cells) + " |"
+                lines.append(row)
+                print(row, flush=True)
+                results[(name, batch)] = latency
+            save()
+    print("\n".join(_gate_cost(results, args.paths)))
+    save()
+
+
+if __name__ == "__main__":
+    main()
