@@ -58,7 +58,7 @@ def test_srnet_on_an_sr_resnet_backbone_starts_as_the_dilated_resnet(tmp_path):
     dilated.load_state_dict({k: v for k, v in resnet.state_dict().items() if not k.startswith("fc.")})
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for ours, theirs in zip(model.eval().backbone(x), dilated.eval()(x)):
+        for ours, theirs in zip(model.eval().backbone(x)[-2:], dilated.eval()(x)):  # stages 3 and 4
             assert torch.allclose(ours, theirs, atol=1e-6)
 
 
