@@ -1,9 +1,9 @@
-"""The embedded data set: deterministic, and its large objects ambiguous locally but fixed by context."""
+"""The embedded data set: deterministic, and its large objects ambiguous locally but fixed by a count over the image."""
 import numpy as np
 import pytest
 
 from sr_models.data import EMBEDDED, EmbeddedSegmentation
-from sr_models.data.embedded import SIGN_COLOURS, VEHICLES
+from sr_models.data.embedded import SIGN_COLOURS, SIGN_COUNTS, SIGN_SIZE, VEHICLES
 
 
 def test_scenes_are_deterministic_and_splits_differ():
@@ -15,21 +15,33 @@ def test_scenes_are_deterministic_and_splits_differ():
     assert not np.array_equal(np.asarray(EmbeddedSegmentation("train", seed=4).load(7)[0]), np.asarray(image_a))
 
 
-def test_every_scene_has_one_large_vehicle_and_a_majority_of_its_signs():
-    dataset = EmbeddedSegmentation("train", num_images=40)
+@pytest.mark.parametrize("size", [64, 32])
+def test_every_scene_has_one_large_vehicle_and_the_number_of_signs_of_its_class(size):
+    dataset = EmbeddedSegmentation("train", num_images=40, image_size=size)
     seen = set()
     for i in range(len(dataset)):
-        image, mask = dataset.load(i)
-        pixels = np.asarray(image).astype(int)
+        _, mask = dataset.load(i)
         vehicles = [v for v in VEHICLES if (mask == v).any()]
         assert len(vehicles) == 1
         vehicle = vehicles[0]
         seen.add(vehicle)
         assert (mask == vehicle).mean() > 0.15  # a large object
-        sign_pixels = pixels[mask == 2]
-        nearest = [min(SIGN_COLOURS, key=lambda v: np.abs(p - SIGN_COLOURS[v]).sum()) for p in sign_pixels]
-        assert max(set(nearest), key=nearest.count) == vehicle  # the majority of signs names the vehicle
-    assert seen == set(VEHICLES)
+        assert (mask == 2).sum() == SIGN_COUNTS[vehicle] * SIGN_SIZE ** 2  # whole signs, as many as the class says
+    assert seen == set(VEHICLES) and len(set(SIGN_COUNTS.values())) == len(VEHICLES)
+
+
+def test_sign_colours_do_not_depend_on_the_class():
+    """Only the count of signs is a cue: each class's signs take the three colours in the same proportions."""
+    dataset = EmbeddedSegmentation("train", num_images=300)
+    colours = {v: [] for v in VEHICLES}
+    for i in range(len(dataset)):
+        image, mask = dataset.load(i)
+        vehicle = next(v for v in VEHICLES if (mask == v).any())
+        pixels = np.asarray(image).astype(int)[mask == 2]
+        nearest = np.abs(pixels[:, None] - np.array(SIGN_COLOURS)[None]).sum(-1).argmin(1)
+        colours[vehicle] += list(nearest)
+    shares = np.array([np.bincount(colours[v], minlength=3) / len(colours[v]) for v in VEHICLES])
+    assert np.abs(shares - 1 / 3).max() < 0.07
 
 
 def test_vehicle_texture_does_not_depend_on_the_class():

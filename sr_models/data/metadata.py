@@ -59,25 +59,34 @@ class DatasetInfo:
         return dict(enumerate(self.label_names))
 
 
-CITYSCAPES = DatasetInfo(
-    name="cityscapes",
-    label_names=(
-        "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
-        "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
-    ),
-    palette=(
-        (128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153), (153, 153, 153),
-        (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60),
-        (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
-    ),
-    crop_size=(769, 769),
-    test_size=(1024, 2048),
-    large_object_classes=("truck", "bus", "train"),
-    # the weights of the authors' OHEM cross-entropy (lxtGH/SFSegNets loss.py, OhemCrossEntropy2dTensor with
-    # use_weight=True, off by default there); the same numbers appear in the OCNet and HRNet code bases
-    class_weights=(0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023, 0.9539, 0.9843,
-                   1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507),
-)
+def _cityscapes() -> Tuple[DatasetInfo, Dict[int, int]]:
+    """Cityscapes from the official label table (`cityscapesscripts.helpers.labels`): the 19 evaluated classes in
+    train-id order with their names and colours, and labelId -> trainId for those classes."""
+    try:
+        from cityscapesscripts.helpers.labels import labels
+    except ImportError as e:  # a dependency of sr-models; only a broken install lands here
+        raise ImportError(f"the Cityscapes label table needs cityscapesscripts (pip install cityscapesscripts): "
+                          f"{e}") from e
+    evaluated = sorted((label for label in labels if not label.ignoreInEval), key=lambda label: label.trainId)
+    info = DatasetInfo(
+        name="cityscapes",
+        label_names=tuple(label.name for label in evaluated),
+        palette=tuple(tuple(label.color) for label in evaluated),
+        crop_size=(769, 769),
+        test_size=(1024, 2048),
+        large_object_classes=("truck", "bus", "train"),
+        # the weights of the authors' OHEM cross-entropy (lxtGH/SFSegNets loss.py, OhemCrossEntropy2dTensor with
+        # use_weight=True, off by default there); the same numbers appear in the OCNet and HRNet code bases
+        class_weights=(0.8373, 0.918, 0.866, 1.0345, 1.0166, 0.9969, 0.9754, 1.0489, 0.8786, 1.0023, 0.9539, 0.9843,
+                       1.1116, 0.9037, 1.0865, 1.0955, 1.0865, 1.1529, 1.0507),
+    )
+    return info, {label.id: label.trainId for label in evaluated}
+
+
+CITYSCAPES, CITYSCAPES_TRAIN_IDS = _cityscapes()
+# train id -> the official labelId that the evaluation server and `evalPixelLevelSemanticLabeling` expect
+CITYSCAPES_LABEL_IDS: Tuple[int, ...] = tuple(sorted(CITYSCAPES_TRAIN_IDS, key=CITYSCAPES_TRAIN_IDS.get))
+
 
 CAMVID = DatasetInfo(
     name="camvid",

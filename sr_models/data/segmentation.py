@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .images import decode_image, open_image, read_image
-from .metadata import ADE20K, CAMVID, CITYSCAPES, IGNORE_INDEX, PASCAL_CONTEXT, DatasetInfo
+from .metadata import ADE20K, CAMVID, CITYSCAPES, CITYSCAPES_TRAIN_IDS, IGNORE_INDEX, PASCAL_CONTEXT, DatasetInfo
 from .transforms import image_to_tensor
 
 __all__ = [
@@ -25,10 +25,6 @@ __all__ = [
 ]
 
 Transform = Callable[..., Tuple[torch.Tensor, torch.Tensor]]
-
-# Cityscapes labelId -> trainId (the 19 evaluated classes; every other id is ignored)
-CITYSCAPES_TRAIN_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9, 23: 10, 24: 11, 25: 12,
-                        26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 
 
 def mask_values(mask: Union[Image.Image, np.ndarray], source: object) -> np.ndarray:

@@ -72,11 +72,13 @@ class ModelConfig:
     name: str  # a timm model name (sr-models registers srnet_*, fcn_*, sr_resnet*)
     args: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model, checked on the meta device
     pretrained_backbone: bool = False  # segmentation, detection: start the backbone from timm's ImageNet weights
+    # an SR-ResNet (or an SRNet on one) starts as this timm ResNet: file, folder, Hub id or timm tag (docs/training.md)
+    init_from: Optional[str] = None
 
 
 @dataclass
 class EmbeddedConfig:
-    num_images: Optional[PositiveInt] = None  # default: 480 train, 96 val
+    num_images: Optional[PositiveInt] = None  # default: 480 train, 192 val
     image_size: PositiveInt = 64
     seed: int = 0
 

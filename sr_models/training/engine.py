@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup, get_polynomial_decay_schedule_with_warmup
 
 from ..hf import save_pretrained
+from ..models.warm_start import warm_start_from_resnet
 from .config import Recipe
 from .plots import plot_curves
 
@@ -157,6 +158,8 @@ def train(cfg: Recipe, output_dir: Path, build_task: Callable[[Recipe], Task], r
     _claim_run_folder(accelerator, output_dir, resume, overwrite)
     set_seed(cfg.seed)
     task = build_task(cfg)
+    if cfg.model.init_from and not resume:  # a resumed run reloads its own weights
+        _warm_start(accelerator, task.model, cfg.model.init_from)
     run = _prepare(accelerator, cfg, task)
     if resume:
         _resume(accelerator, run, output_dir, resume_partial)
@@ -173,6 +176,13 @@ def train(cfg: Recipe, output_dir: Path, build_task: Callable[[Recipe], Task], r
 def _plain(accelerator: Accelerator, model: nn.Module) -> nn.Module:
     """The trained module itself: not wrapped by DDP or torch.compile, weights in the default memory format."""
     return accelerator.unwrap_model(model, keep_torch_compile=False).to(memory_format=torch.contiguous_format)
+
+
+def _warm_start(accelerator: Accelerator, model: nn.Module, source: str) -> None:
+    """`model.init_from`: the SR-ResNet starts as a pretrained ResNet (sr_models.models.warm_start)."""
+    report = warm_start_from_resnet(model, source)
+    accelerator.print(f"init_from {source}: {len(report['copied'])} tensors copied, {len(report['kept'])} kept "
+                      f"(SR gates set to start as the ResNet's blocks), {len(report['unused'])} unused")
 
 
 def _claim_run_folder(accelerator: Accelerator, output_dir: Path, resume: bool, overwrite: bool) -> None:

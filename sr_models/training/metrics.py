@@ -7,7 +7,7 @@ import torch
 
 from ..constants import IGNORE_INDEX
 
-__all__ = ["confusion_matrix", "segmentation_metrics", "topk_correct"]
+__all__ = ["confusion_matrix", "class_iou", "segmentation_metrics", "topk_correct"]
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX):
@@ -15,6 +15,15 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     valid = target != ignore_index
     index = target[valid].long() * num_classes + pred[valid].long()
     return torch.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def class_iou(confusion: torch.Tensor) -> torch.Tensor:
+    """IoU of each class (float64, unrounded) from a confusion matrix; NaN for a class absent from both the ground
+    truth and the predictions (the official Cityscapes evaluator's rule: such a class is left out of the mean)."""
+    confusion = confusion.double()
+    intersection = confusion.diag()
+    union = confusion.sum(0) + confusion.sum(1) - intersection
+    return torch.where(union > 0, intersection / union.clamp(min=1), torch.full_like(union, float("nan")))
 
 
 def segmentation_metrics(confusion: torch.Tensor, label_names: Sequence[str],
