@@ -20,3 +20,12 @@ def test_detection_demo_writes_results_and_overlays(task, tmp_path):
         assert all(metrics[k] is None or 0 <= metrics[k] <= 100 for k, _ in DEMOS[task].metrics)
         assert metrics["steps"] == 2
         assert (tmp_path / "demo" / run / "overlays" / "0000.png").is_file()
+
+
+def test_sr_models_demo_hands_the_table9_tasks_to_the_detection_demo(monkeypatch):
+    from sr_models.training import demo, demo_detection
+
+    calls = []
+    monkeypatch.setattr(demo_detection, "main", calls.append)
+    demo.main(["--task", "panoptic", "--output-dir", "somewhere", "--set", "max_steps=5"])
+    assert calls == [["--task", "panoptic", "--output-dir", "somewhere", "--set", "max_steps=5"]]

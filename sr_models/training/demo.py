@@ -9,6 +9,7 @@ says which of the paper's ablation orderings (GHP >= GAP, GCN >= FC; Table III) 
 through transformers and timm to check that both give the same logits.
 
 Usage: sr-models-demo --seeds 0,1,2   (or python -m sr_models.training.demo)
+       sr-models-demo --task instance | panoptic --output-dir DIR   (Table IX: sr_models.training.demo_detection)
 """
 from __future__ import annotations
 
@@ -169,7 +170,17 @@ def _names(text: str, choices: Sequence[str], flag: str) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    task = argparse.ArgumentParser(add_help=False)
+    task.add_argument("--task", choices=("semantic", "instance", "panoptic"), default="semantic")
+    known, rest = task.parse_known_args(argv)
+    if known.task != "semantic":  # the Table IX demos take their own flags
+        from .demo_detection import main as detection_demo
+
+        return detection_demo(["--task", known.task, *rest])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=("semantic", "instance", "panoptic"), default="semantic",
+                        help="semantic: this demo (default); instance / panoptic: the Table IX demos")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default: 0,1,2)")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated heads (default: all of {list(RUNS)})")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs trained at a time (default: cores)")
