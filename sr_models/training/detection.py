@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 from accelerate import Accelerator
@@ -13,7 +13,7 @@ from torch import nn
 from torchvision.transforms.v2.functional import to_dtype, to_pil_image
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
-from ..data.coco import CocoInstances, coco_instances, collate_detection, detection_transform
+from ..data.coco import CocoInstances, DetectionDataset, coco_instances, collate_detection, detection_transform
 from ..data.embedded_instances import embedded_instances
 from ..models.detection import create_detector
 from ..hf.detection import save_detector
@@ -24,18 +24,20 @@ from .engine import Task
 __all__ = ["build_detection_task", "detection_datasets", "overlay_detections"]
 
 
-def detection_datasets(cfg: Recipe) -> Tuple[CocoInstances, CocoInstances]:
-    """Training and validation sets of a detection recipe; the training resize follows the model's sizes."""
+def detection_datasets(cfg: Recipe, coco: Callable = coco_instances, embedded: Callable = embedded_instances,
+                       kind: str = "instances") -> Tuple[DetectionDataset, DetectionDataset]:
+    """Training and validation sets of a detection recipe (`coco` / `embedded` make the `kind` of set: COCO
+    instances by default, COCO panoptic for Panoptic FPN); the training resize follows the model's sizes."""
     data, args = cfg.data, cfg.model.args
     train_tf = detection_transform(True, args.get("min_size", 800), args.get("max_size", 1333),
                                    flip=True if data.flip is None else data.flip)
     val_tf = detection_transform(False)
     if data.name == "coco":
-        return coco_instances(data.root, data.train_split, train_tf), coco_instances(data.root, data.val_split, val_tf)
+        return coco(data.root, data.train_split, train_tf), coco(data.root, data.val_split, val_tf)
     e = data.embedded
     root = Path(data.root) if data.root else Path(tempfile.gettempdir()) / (
-        f"sr_models_embedded_instances_{e.image_size}px_seed{e.seed}_{e.num_images or 'default'}")
-    sets = [embedded_instances(root, split, tf, num_images=e.num_images, image_size=e.image_size, seed=e.seed)
+        f"sr_models_embedded_{kind}_{e.image_size}px_seed{e.seed}_{e.num_images or 'default'}")
+    sets = [embedded(root, split, tf, num_images=e.num_images, image_size=e.image_size, seed=e.seed)
             for split, tf in ((data.train_split, train_tf), (data.val_split, val_tf))]
     return sets[0], sets[1]
 

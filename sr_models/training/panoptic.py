@@ -1,7 +1,6 @@
 """Table IX(b)'s recipe as a `Task`: a registered Panoptic FPN, COCO-panoptic data, its losses, PQ / SQ / RQ."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
@@ -13,13 +12,12 @@ from torch import nn
 from torchvision.transforms.v2.functional import to_dtype, to_pil_image
 from torchvision.utils import draw_segmentation_masks
 
-from ..data.coco import detection_transform
 from ..data.coco_panoptic import COCOPanoptic, coco_panoptic
 from ..data.embedded_panoptic import embedded_panoptic
 from ..hf.detection import save_detector
 from ..models.detection import create_detector
 from .config import Recipe
-from .detection import _collate, _forward, _loss
+from .detection import _collate, _forward, _loss, detection_datasets
 from .engine import Task
 from .panoptic_quality import PanopticEvaluator, to_category_instance
 
@@ -27,19 +25,8 @@ __all__ = ["build_panoptic_task", "panoptic_datasets", "overlay_panoptic"]
 
 
 def panoptic_datasets(cfg: Recipe) -> Tuple[COCOPanoptic, COCOPanoptic]:
-    """Training and validation sets of a panoptic recipe; the training resize follows the model's sizes."""
-    data, args = cfg.data, cfg.model.args
-    train_tf = detection_transform(True, args.get("min_size", 800), args.get("max_size", 1333),
-                                   flip=True if data.flip is None else data.flip)
-    val_tf = detection_transform(False)
-    if data.name == "coco":
-        return coco_panoptic(data.root, data.train_split, train_tf), coco_panoptic(data.root, data.val_split, val_tf)
-    e = data.embedded
-    root = Path(data.root) if data.root else Path(tempfile.gettempdir()) / (
-        f"sr_models_embedded_panoptic_{e.image_size}px_seed{e.seed}_{e.num_images or 'default'}")
-    sets = [embedded_panoptic(root, split, tf, num_images=e.num_images, image_size=e.image_size, seed=e.seed)
-            for split, tf in ((data.train_split, train_tf), (data.val_split, val_tf))]
-    return sets[0], sets[1]
+    """Training and validation sets of a panoptic recipe: COCO panoptic or the embedded panoptic set."""
+    return detection_datasets(cfg, coco_panoptic, embedded_panoptic, "panoptic")
 
 
 def _evaluate(cfg: Recipe):

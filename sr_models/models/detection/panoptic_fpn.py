@@ -22,7 +22,7 @@ from torchvision.models.detection import MaskRCNN
 
 from ...constants import IGNORE_INDEX
 from ._registry import register_detector
-from .mask_rcnn import _create_mask_rcnn
+from .mask_rcnn import _LIGHT, _create_mask_rcnn
 
 __all__ = ["SemanticFPNHead", "PanopticFPN", "panoptic_fusion"]
 
@@ -248,11 +248,11 @@ def panoptic_fpn_nl_resnet101(num_classes: int = 81, pretrained_backbone: bool =
 # Not in the paper: the CPU-sized variants of the embedded set, the demo and tests (see mask_rcnn._LIGHT)
 @register_detector
 def panoptic_fpn_resnet14t(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
-    return _create_panoptic_fpn("resnet14t", num_classes, pretrained_backbone, semantic_channels=64, **kwargs)
-
+    return _create_panoptic_fpn("resnet14t", num_classes, pretrained_backbone, semantic_channels=64,
+                                **{**_LIGHT, **kwargs})
 
 
 @register_detector
 def panoptic_fpn_sr_resnet14t(num_classes: int = 81, pretrained_backbone: bool = False, **kwargs) -> PanopticFPN:
-    return _create_panoptic_fpn("resnet14t", num_classes, pretrained_backbone, semantic_channels=64, context="sr", **kwargs)
-
+    return _create_panoptic_fpn("resnet14t", num_classes, pretrained_backbone, semantic_channels=64, context="sr",
+                                **{**_LIGHT, **kwargs})
