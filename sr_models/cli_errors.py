@@ -21,8 +21,15 @@ __all__ = ["add_debug_flag", "reported_errors", "describe_error"]
 
 
 def add_debug_flag(parser: argparse.ArgumentParser) -> None:
-    """Give `parser` the `--debug` flag that `reported_errors` reads."""
+    """Give `parser` the `--debug` flag that `reported_errors` reads, and make its own refusals (a missing or
+    malformed flag) one `error: ... (command line)` line with exit status 1, like every other error."""
     parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
+
+    def error(message: str) -> None:
+        print(f"error: {message} (command line; {parser.prog} --help lists the flags)", file=sys.stderr)
+        raise SystemExit(1)
+
+    parser.error = error
 
 
 # the kinds of error the library raises for bad input; anything else is reported with its type (most likely a bug)

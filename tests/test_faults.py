@@ -254,3 +254,15 @@ def test_an_unreadable_image_in_a_loader_worker_is_reported_with_its_file():
     with pytest.raises(OSError) as raised:
         next(iter(loader))
     assert describe_error(raised.value) == "cannot read image /data/0.png: truncated"
+
+
+def test_a_malformed_command_line_is_one_error_line_with_exit_1(tmp_path):
+    for module, args in (("sr_models.training.cli", ["--config", "demo_embedded", "--output-dir", str(tmp_path),
+                                                     "--bogus"]),
+                         ("sr_models.training.demo", ["--task", "bogus"]),
+                         ("sr_models.predict", [])):
+        result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=tmp_path,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), (module, result.stderr)
+        assert "(command line;" in lines[0]

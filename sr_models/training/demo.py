@@ -172,9 +172,9 @@ def _names(text: str, choices: Sequence[str], flag: str) -> List[str]:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     task = argparse.ArgumentParser(add_help=False)
-    task.add_argument("--task", choices=("semantic", "instance", "panoptic"), default="semantic")
+    task.add_argument("--task", default="semantic")  # its choices are checked by the full parser below
     known, rest = task.parse_known_args(argv)
-    if known.task != "semantic":  # the Table IX demos take their own flags
+    if known.task in ("instance", "panoptic"):  # the Table IX demos take their own flags
         from .demo_detection import main as detection_demo
 
         return detection_demo(["--task", known.task, *rest])
