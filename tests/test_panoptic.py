@@ -138,6 +138,15 @@ def test_panoptic_fpn_trains_and_predicts_torchvision_style():
     assert model.backbone is model.detector.backbone
 
 
+def test_panoptic_fpn_refuses_bad_fusion_arguments():
+    import sr_models
+
+    for bad, match in ((dict(stuff_area_threshold=-3), "stuff_area_threshold=-3"),
+                       (dict(score_threshold=1.5), r"score_threshold=1.5 must be in \[0, 1\]")):
+        with pytest.raises(ValueError, match=match), torch.device("meta"):
+            sr_models.create_detector("panoptic_fpn_resnet14t", num_classes=3, num_stuff_classes=2, **bad)
+
+
 def test_panoptic_fpn_needs_targets_in_training():
     model = _tiny_panoptic().train()
     with pytest.raises(ValueError, match="needs targets"):

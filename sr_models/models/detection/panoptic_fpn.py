@@ -143,6 +143,12 @@ class PanopticFPN(nn.Module):
         super().__init__()
         if num_stuff_classes < 1:
             raise ValueError(f"num_stuff_classes={num_stuff_classes} must be at least 1")
+        for name, value in (("overlap_threshold", overlap_threshold), ("score_threshold", score_threshold)):
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name}={value} must be in [0, 1]")
+        if stuff_area_threshold < 0 or semantic_loss_weight < 0:
+            raise ValueError(f"stuff_area_threshold={stuff_area_threshold} and semantic_loss_weight="
+                             f"{semantic_loss_weight} must be >= 0")
         self.detector = detector
         self.num_thing_classes = detector.roi_heads.box_predictor.cls_score.out_features - 1
         self.num_stuff_classes = num_stuff_classes
