@@ -31,7 +31,7 @@ def bf16_is_native() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
-def _autocast(images: torch.Tensor, bf16: Optional[bool]) -> torch.autocast:
+def fast_autocast(images: torch.Tensor, bf16: Optional[bool] = None) -> torch.autocast:
     """bf16 autocast when asked, or by default where the CPU has native bf16; float32 otherwise."""
     if bf16 is None:
         bf16 = images.device.type == "cpu" and bf16_is_native()
@@ -172,7 +172,7 @@ def _multiscale(model: nn.Module, images: torch.Tensor, scales: Tuple[float, ...
 def predict_whole(model: nn.Module, images: torch.Tensor, bf16: Optional[bool] = None) -> torch.Tensor:
     """Class probabilities from one forward pass over the whole image."""
     _check(model, images, "predict_whole()")
-    with _autocast(images, bf16):
+    with fast_autocast(images, bf16):
         return _whole(model, images, "predict_whole()") if len(images) else _empty(model, images)
 
 
@@ -191,7 +191,7 @@ def predict_sliding(
     who = "predict_sliding()"
     _check(model, images, who)
     sliding = _sliding_args(model, crop_size, stride, who)
-    with _autocast(images, bf16):
+    with fast_autocast(images, bf16):
         return _sliding(model, images, *sliding, who) if len(images) else _empty(model, images)
 
 
@@ -212,7 +212,7 @@ def predict_multiscale(
     _check(model, images, who)
     scales = _check_scales(scales, who)
     sliding = _sliding_args(model, crop_size, None, who) if crop_size is not None else None
-    with _autocast(images, bf16):
+    with fast_autocast(images, bf16):
         return _multiscale(model, images, scales, flip, sliding, who) if len(images) else _empty(model, images)
 
 
@@ -234,7 +234,7 @@ def segment(
     if mode == "slide" and crop_size is None:
         raise ValueError(f"mode='slide' needs crop_size ({who})")
     sliding = _sliding_args(model, crop_size, None, who) if crop_size is not None else None
-    with _autocast(images, bf16):
+    with fast_autocast(images, bf16):
         if not len(images):
             probs = _empty(model, images)
         elif mode == "whole":

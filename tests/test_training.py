@@ -43,11 +43,12 @@ def _write_config(tmp_path, **changes) -> Path:
     return path
 
 
-def _launch(config: Path, output_dir: Path, *extra: str, processes: int = 1, **popen) -> subprocess.Popen:
+def _launch(config: Path, output_dir: Path, *extra: str, processes: int = 1, script: str = "seg.py",
+            **popen) -> subprocess.Popen:
     command = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "--num_processes", str(processes)]
     command += ["--multi_gpu"] if processes > 1 else []
-    command += [str(REPO / "train" / "seg.py"), "--config", str(config), "--output-dir", str(output_dir), *extra]
+    command += [str(REPO / "train" / script), "--config", str(config), "--output-dir", str(output_dir), *extra]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 

@@ -41,3 +41,6 @@ __all__ = [
     "save_pretrained", "config_from_timm_model", "is_segmenter",
 ]
 from . import detection  # noqa: E402,F401  (registers the detectors with the Auto classes and pipelines)
+from .pipelines import register_pipelines  # noqa: E402
+
+register_pipelines()  # the image pipelines decode and run sr-models folders as training and inference do

@@ -7,12 +7,15 @@ import torch
 import torch.nn.functional as F
 from transformers.image_processing_backends import TorchvisionBackend
 
+from .image_decoding import TrainingDecoding
+
 __all__ = ["SRDetectorImageProcessor"]
 
 
-class SRDetectorImageProcessor(TorchvisionBackend):
-    """RGB, rescaled to [0, 1], nothing else: the detector normalises and resizes inside (torchvision's
-    `GeneralizedRCNNTransform`) and returns boxes and masks in the coordinates of the image it was given."""
+class SRDetectorImageProcessor(TrainingDecoding, TorchvisionBackend):
+    """RGB decoded as in training (`sr_models.data.images`), rescaled to [0, 1], nothing else: the detector
+    normalises and resizes inside (torchvision's `GeneralizedRCNNTransform`) and returns boxes and masks in the
+    coordinates of the image it was given."""
 
     do_rescale = True
     do_normalize = False

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-import PIL.Image
 import torch
 import torch.nn.functional as F
 from transformers.image_processing_backends import TorchvisionBackend
@@ -23,12 +21,11 @@ from transformers.image_utils import (
     ImageInput,
     PILImageResampling,
     SizeDict,
-    infer_channel_dimension_format,
 )
 from transformers.processing_utils import ImagesKwargs
 
 from ..constants import IGNORE_INDEX
-from ..data.images import decode_array, decode_image
+from .image_decoding import TrainingDecoding
 
 __all__ = ["SRResNetImageProcessor", "SRNetImageProcessor", "image_processor_from_pretrained_cfg"]
 
@@ -39,7 +36,7 @@ _RESAMPLE = {
 }
 
 
-class _SRImageProcessor(TorchvisionBackend):
+class _SRImageProcessor(TrainingDecoding, TorchvisionBackend):
     """Shared defaults: RGB, rescale to [0, 1], normalise with ImageNet statistics.
 
     Images are decoded as in training (`sr_models.data.images`): 16-bit scaled, alpha dropped, float images already
@@ -51,22 +48,6 @@ class _SRImageProcessor(TorchvisionBackend):
     do_rescale = True
     do_normalize = True
     do_convert_rgb = True
-
-    def process_image(self, image, do_convert_rgb=None, input_data_format=None, device=None, **kwargs):
-        """Decode one image like the training loaders (`sr_models.data.images`), then transformers' conversion.
-        Inputs processed with `do_convert_rgb=False` (label maps) are left as they are."""
-        convert = self.do_convert_rgb if do_convert_rgb is None else do_convert_rgb
-        if convert and isinstance(image, PIL.Image.Image):
-            image, input_data_format = np.array(decode_image(image)), ChannelDimension.LAST
-        elif convert and isinstance(image, (np.ndarray, torch.Tensor)):
-            layout = input_data_format or (
-                infer_channel_dimension_format(image, num_channels=(1, 3, 4)) if image.ndim == 3 else None)
-            axis = -1 if layout == ChannelDimension.LAST else 0
-            do_rescale = kwargs.get("do_rescale")
-            image = decode_array(image, axis, self.do_rescale if do_rescale is None else do_rescale)
-            input_data_format = layout
-        return super().process_image(image, do_convert_rgb=do_convert_rgb, input_data_format=input_data_format,
-                                     device=device, **kwargs)
 
 
 class SRResNetImageProcessor(_SRImageProcessor):

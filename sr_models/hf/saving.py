@@ -34,7 +34,7 @@ def _architecture(model: nn.Module) -> str:
 
 def config_from_timm_model(model: nn.Module) -> Union[SRResNetConfig, SRNetConfig]:
     """The transformers config of a model from the sr-models registry (timm's export, minus the TimmWrapper trap)."""
-    architecture = _architecture(model)
+    _architecture(model)  # refuses a model from outside the sr-models registry
     with tempfile.TemporaryDirectory() as tmp:
         save_config_for_hf(model, Path(tmp) / "config.json")
         timm_config = json.loads((Path(tmp) / "config.json").read_text())

@@ -69,7 +69,8 @@ def _evaluate(cfg: Recipe):
             segm += s
         bbox, segm = gather_object(bbox), gather_object(segm)
         metrics = coco_metrics(dataset.coco, bbox, segm, [dataset.ids[i] for i in range(count)])
-        return {"task": "instance-segmentation", "dataset": cfg.data.name, **metrics, "eval_images": count}
+        return {"task": "instance-segmentation", "dataset": cfg.data.name, **metrics, "eval_images": count,
+                "eval_detections": len(bbox)}
     return evaluate
 
 
