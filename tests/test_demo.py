@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sr_models.training.demo import RUNS, orderings, summarize
+from sr_models.training.demo import RUNS, default_jobs, orderings, summarize
 
 
 def _metrics(miou, large=None):
@@ -18,6 +18,11 @@ def test_summary_is_the_mean_and_sample_std_over_seeds():
     summary = summarize({"0": _metrics(50.0), "1": _metrics(60.0), "2": _metrics(70.0)})
     assert summary["mIoU"] == {"mean": 60.0, "std": 10.0}
     assert summary["other classes"] == {"mean": 60.0, "std": 0.0} and set(summary["seeds"]) == {"0", "1", "2"}
+
+
+def test_default_jobs_leave_no_core_idle_at_the_end():
+    assert default_jobs(15, 2) == 3  # 5 full rounds instead of 8 with the last run alone
+    assert default_jobs(10, 2) == 2 and default_jobs(15, 1) == 1 and default_jobs(15, 4) == 5
 
 
 def test_orderings_hold_only_when_every_pair_agrees():

@@ -122,3 +122,10 @@ def test_pipelines_run_sr_models_with_the_inference_default(task, folders, image
     assert seen == [(True, True, torch.bfloat16), (False, True, torch.float32), (False, True, torch.float32)]
     assert forced == emulated
     assert type(native) is type(forced) and len(native) == len(forced)
+
+
+def test_an_undecodable_file_is_refused_naming_it(folders, tmp_path):
+    Image.new("F", (4, 4)).save(tmp_path / "depth.tif")
+    pipe = pipeline("image-segmentation", model=str(folders["image-segmentation"]))
+    with pytest.raises(ValueError, match=f"{tmp_path / 'depth.tif'}: 32-bit float images \\(mode F\\)"):
+        pipe(str(tmp_path / "depth.tif"))

@@ -58,10 +58,11 @@ def _fetch(url: str, timeout: Optional[float]) -> PIL.Image.Image:
 def decode_pipeline_input(image: Any, timeout: Optional[float] = None) -> Any:
     """A pipeline input (local path, http(s) URL or PIL image) decoded like the loaders, as a fresh 8-bit RGB image
     without metadata (so `load_image` after it changes nothing); other inputs (base64 strings, arrays) unchanged."""
+    source = getattr(image, "filename", "") or "image"
     if isinstance(image, str) and image.startswith(("http://", "https://")):
-        image = _fetch(image, timeout)
+        image, source = _fetch(image, timeout), image
     elif isinstance(image, (str, os.PathLike)) and os.path.isfile(image):
-        image = open_image(image)
+        image, source = open_image(image), image
     if not isinstance(image, PIL.Image.Image):
         return image
-    return PIL.Image.fromarray(np.asarray(decode_image(image, getattr(image, "filename", "") or "image")))
+    return PIL.Image.fromarray(np.asarray(decode_image(image, source)))
