@@ -198,7 +198,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 def default_jobs(runs: int, cores: int) -> int:
     """One single-threaded run per core, and one more when the runs do not divide among the cores: a last run
     training alone would leave cores idle (15 runs on 2 cores: 8 rounds, the last alone; 3 at a time: 5 full rounds,
-    the same results, 449 s instead of 483 s here)."""
+    the same results, ~455 s instead of 483 s here)."""
     return cores if runs % cores == 0 else cores + 1
 
 
