@@ -42,12 +42,13 @@ def _evaluate(cfg: Recipe):
                           target["panoptic"]))
         num_things = len(dataset.categories.things)
         evaluator = PanopticEvaluator(range(1, num_things + 1), range(num_things + 1, len(dataset.categories.names) + 1))
-        for prediction, truth in gather_object(pairs):
+        pairs = gather_object(pairs)
+        for prediction, truth in pairs:
             evaluator.update(prediction, truth)
         metrics = evaluator.compute()
         names = dataset.label_names
         metrics["per_class_PQ"] = {names[c]: v for c, v in metrics["per_class_PQ"].items()}
-        return {"task": "panoptic-segmentation", "dataset": cfg.data.name, **metrics, "eval_images": count}
+        return {"task": "panoptic-segmentation", "dataset": cfg.data.name, **metrics, "eval_images": len(pairs)}
     return evaluate
 
 
