@@ -71,27 +71,31 @@ def test_training_writes_coco_ap_a_loadable_detector_and_resumes_exactly(tmp_pat
     assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
 
 
-@pytest.mark.slow
-def test_two_cpu_processes_train_one_detector_and_evaluate_every_image_once(tmp_path):
-    """`accelerate launch train/det.py` with 2 gloo processes: equal replicas, and the evaluation shared among the
-    processes (each takes every other image, the results gathered) equals one process evaluating the saved model."""
-    recipe = {**TINY, "max_steps": 2, "eval": {"max_images": 3},
-              "data": {**TINY["data"], "root": str(tmp_path / "data")}}
+def train_in_two_processes(recipe: dict, tmp_path, build_task) -> tuple:
+    """`accelerate launch train/det.py` with 2 gloo processes on `recipe`: its metrics (replicas checked equal), and
+    the metrics of one process (1 thread, as each launched one) evaluating the saved model on the same images."""
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(recipe))
     output = _finish(_launch(tmp_path / "tiny.yaml", tmp_path / "ddp", processes=2, script="det.py"))
     metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert metrics["num_processes"] == 2, output[-2000:]
     first, second = metrics["replica_checksums"]
     assert first == second
-
-    cfg = recipe_from_dict(recipe)
-    task = build_detection_task(cfg)
+    task = build_task(recipe_from_dict(recipe))
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each launched process ran
+    torch.set_num_threads(1)
     try:
-        alone = task.evaluate(Accelerator(cpu=True), load_detector(tmp_path / "ddp"), task.val_set)
+        return metrics, task.evaluate(Accelerator(cpu=True), load_detector(tmp_path / "ddp"), task.val_set)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_one_detector_and_evaluate_every_image_once(tmp_path):
+    """2 processes: equal replicas, and the evaluation shared among them (each takes every other image, the
+    results gathered) equals one process evaluating the saved model."""
+    recipe = {**TINY, "max_steps": 2, "eval": {"max_images": 3},
+              "data": {**TINY["data"], "root": str(tmp_path / "data")}}
+    metrics, alone = train_in_two_processes(recipe, tmp_path, build_detection_task)
     assert metrics["eval_images"] == alone["eval_images"] == 3
     assert metrics["eval_detections"] == alone["eval_detections"] == 3 * TINY["model"]["args"]["box_detections_per_img"]
     for key in ("bbox_AP", "bbox_AP50", "segm_AP", "segm_AP50"):

@@ -287,28 +287,12 @@ def test_panoptic_training_reports_pq_writes_overlays_and_resumes_exactly(tmp_pa
 def test_two_cpu_processes_train_panoptic_fpn_and_score_every_image_once(tmp_path):
     """2 gloo processes: equal replicas, and PQ over the gathered (prediction, truth) pairs equals one process
     scoring the saved model."""
-    import json
+    from test_det_training import train_in_two_processes
 
-    import yaml
-    from accelerate import Accelerator
-    from test_training import _finish, _launch
-
-    from sr_models.hf.detection import load_detector
-    from sr_models.training import recipe_from_dict
     from sr_models.training.panoptic import build_panoptic_task
 
     recipe = {**TINY, "max_steps": 2, "eval": {"max_images": 3}, "data": {**TINY["data"], "root": str(tmp_path / "d")}}
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(recipe))
-    output = _finish(_launch(tmp_path / "tiny.yaml", tmp_path / "ddp", processes=2, script="det.py"))
-    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
-    assert metrics["num_processes"] == 2 and len(set(metrics["replica_checksums"])) == 1, output[-2000:]
-    task = build_panoptic_task(recipe_from_dict(recipe))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each launched process ran
-    try:
-        alone = task.evaluate(Accelerator(cpu=True), load_detector(tmp_path / "ddp"), task.val_set)
-    finally:
-        torch.set_num_threads(threads)
+    metrics, alone = train_in_two_processes(recipe, tmp_path, build_panoptic_task)
     assert metrics["eval_images"] == alone["eval_images"] == 3  # images scored after the gather
     for key in ("PQ", "SQ", "RQ", "PQ_th", "PQ_st"):
         assert metrics[key] == pytest.approx(alone[key], abs=1e-6), key
