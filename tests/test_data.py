@@ -318,3 +318,28 @@ def test_crop_larger_than_the_images_is_refused_for_training_only(tmp_path):
         build_dataset(cfg, "train", train=True)
     assert len(build_dataset(cfg, "train", train=False)) == 1  # evaluation does not crop
     assert build_dataset({**cfg, "crop_size": [64, 64]}, "train", train=True)[0]["labels"].shape == (64, 64)
+
+
+def test_a_file_written_atomically_is_complete_or_absent_with_writers_interleaved(tmp_path):
+    from sr_models.data.atomic import write_atomically
+
+    target = tmp_path / "instances_val.json"
+    seen = []
+
+    def outer(tmp):
+        tmp.write_text('{"half": ')
+        seen.append(target.exists())
+        write_atomically(target, lambda inner: inner.write_text('{"writer": 2}'))  # another writer finishes first
+        seen.append(target.read_text())  # complete: the other writer's file, never this half-written one
+        tmp.write_text('{"writer": 1}')
+
+    write_atomically(target, outer)
+    assert seen == [False, '{"writer": 2}'] and target.read_text() == '{"writer": 1}'
+
+    def failing(tmp):
+        tmp.write_text("partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomically(target, failing)
+    assert target.read_text() == '{"writer": 1}' and [p.name for p in tmp_path.iterdir()] == ["instances_val.json"]

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from pycocotools import mask as mask_utils
 from tqdm.auto import tqdm
 
+from .atomic import write_atomically
 from .coco import CocoInstances
 from .embedded import EMBEDDED, EmbeddedSegmentation
 
@@ -52,7 +53,7 @@ def write_embedded_instances(root: str | Path, split: str = "train", num_images:
     for index in tqdm(range(len(scenes)), desc=f"embedded instances ({split})", leave=False):
         image, semantic = scenes.load(index)
         file_name = f"{index:05d}.png"
-        image.save(root / split / file_name)
+        write_atomically(root / split / file_name, lambda tmp: image.save(tmp, format="PNG"))
         images.append(dict(id=index, file_name=file_name, height=image.height, width=image.width))
         for train_id, category in EMBEDDED_INSTANCE_CLASSES.items():
             components = connected_components(semantic == train_id)
@@ -66,10 +67,8 @@ def write_embedded_instances(root: str | Path, split: str = "train", num_images:
     categories = [dict(id=c, name=EMBEDDED.label_names[t], supercategory="vehicle")
                   for t, c in EMBEDDED_INSTANCE_CLASSES.items()]
     path = root / "annotations" / f"instances_{split}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(images=images, annotations=annotations, categories=categories)))
-    tmp.rename(path)  # the annotation file exists only once complete
-    return path
+    record = json.dumps(dict(images=images, annotations=annotations, categories=categories))
+    return write_atomically(path, lambda tmp: tmp.write_text(record))  # exists only once the split is complete
 
 
 def embedded_instances(root: str | Path, split: str = "train", transform: Optional[Callable] = None,

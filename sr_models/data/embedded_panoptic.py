@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .atomic import write_atomically
 from .coco_panoptic import COCOPanoptic, coco_panoptic, id_to_rgb
 from .embedded import EMBEDDED, EmbeddedSegmentation
 from .embedded_instances import EMBEDDED_INSTANCE_CLASSES, connected_components
@@ -63,15 +64,13 @@ def write_embedded_panoptic(root: str | Path, split: str = "train", num_images: 
             segments_info.append(dict(id=segment_id, category_id=category_id, iscrowd=0, area=int(region.sum()),
                                       bbox=[int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]))
         file_name = f"{index:05d}.png"
-        image.save(image_dir / file_name)
-        Image.fromarray(id_to_rgb(ids)).save(png_dir / file_name)
+        write_atomically(image_dir / file_name, lambda tmp: image.save(tmp, format="PNG"))
+        write_atomically(png_dir / file_name, lambda tmp: Image.fromarray(id_to_rgb(ids)).save(tmp, format="PNG"))
         images.append(dict(id=index, file_name=file_name, height=mask.shape[0], width=mask.shape[1]))
         annotations.append(dict(image_id=index, file_name=file_name, segments_info=segments_info))
     path = root / "annotations" / f"panoptic_{split}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(images=images, annotations=annotations, categories=EMBEDDED_PANOPTIC_CATEGORIES)))
-    tmp.rename(path)  # the annotation file exists only once complete
-    return path
+    record = json.dumps(dict(images=images, annotations=annotations, categories=EMBEDDED_PANOPTIC_CATEGORIES))
+    return write_atomically(path, lambda tmp: tmp.write_text(record))  # exists only once the split is complete
 
 
 def embedded_panoptic(root: str | Path, split: str = "train", transform: Optional[Callable] = None,

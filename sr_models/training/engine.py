@@ -157,7 +157,8 @@ def train(cfg: Recipe, output_dir: Path, build_task: Callable[[Recipe], Task], r
     )
     _claim_run_folder(accelerator, output_dir, resume, overwrite)
     set_seed(cfg.seed)
-    task = build_task(cfg)
+    with accelerator.main_process_first():  # rank 0 generates a data set the others then read
+        task = build_task(cfg)
     if cfg.model.init_from and not resume:  # a resumed run reloads its own weights
         _warm_start(accelerator, task.model, cfg.model.init_from)
     run = _prepare(accelerator, cfg, task)
