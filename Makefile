@@ -23,7 +23,9 @@ bench: $(STAMP)
 	$(PY) bench/classifier.py
 	$(PY) bench/context_heads.py --output bench/results/context_heads.md
 	$(PY) bench/realtime.py --output bench/results/realtime.md
-	$(PY) bench/export.py --output bench/results/export.md
+	$(PY) bench/export.py --threads 1 --clock cpu --models resnet50 sr_resnet50 --output bench/results/export.md
+	$(PY) bench/export.py --threads 1 --clock cpu --models fcn_resnet50_d8 srnet_resnet50_d8 srnet_dfnet2 \
+		--output bench/results/export_segmenters.md
 	$(PY) bench/export_parity.py --output bench/results/export_parity.md
 	$(PY) bench/import_time.py --output bench/results/import_time.md
 
