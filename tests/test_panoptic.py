@@ -6,6 +6,7 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 
 from sr_models.models.detection.panoptic_fpn import PanopticFPN, SemanticFPNHead, panoptic_fusion
 from sr_models.training.panoptic_quality import evaluate_panoptic, to_category_instance
+from test_det_training import TINY as INSTANCE_TINY, train_in_two_processes
 
 CAR, ROAD = 0, 1  # one thing and one stuff category
 
@@ -232,23 +233,11 @@ def test_bad_panoptic_annotations_name_the_file_and_record(tmp_path, embedded_pa
         _dataset(root, tmp_path / "missing.json")
 
 
-TINY = {
-    "task": "panoptic-segmentation",
-    "seed": 0,
-    "model": {"name": "panoptic_fpn_sr_resnet14t",
-              "args": {"min_size": 64, "max_size": 80, "rpn_pre_nms_top_n_train": 64, "rpn_post_nms_top_n_train": 32,
-                       "rpn_pre_nms_top_n_test": 64, "rpn_post_nms_top_n_test": 16, "box_batch_size_per_image": 32,
-                       "box_detections_per_img": 5, "stuff_area_threshold": 16}},
-    "data": {"name": "embedded", "embedded": {"image_size": 64, "num_images": 4}},
-    "optim": {"name": "sgd", "lr": 0.005, "weight_decay": 0.0001},
-    "schedule": {"name": "step", "warmup_steps": 2, "warmup_ratio": 0.001, "milestones": [2], "gamma": 0.1},
-    "batch_size": 2,
-    "max_steps": 3,
-    "checkpoint_every": 2,
-    "log_every": 1,
-    "eval": {"max_images": 2},
-    "overlays": 1,
-}
+# the tiny instance recipe with Panoptic FPN (same sizes and schedule), without box_score_thresh
+TINY = {**INSTANCE_TINY, "task": "panoptic-segmentation",
+        "model": {"name": "panoptic_fpn_sr_resnet14t",
+                  "args": {**{k: v for k, v in INSTANCE_TINY["model"]["args"].items() if k != "box_score_thresh"},
+                           "stuff_area_threshold": 16}}}
 
 
 @pytest.mark.slow
@@ -287,8 +276,6 @@ def test_panoptic_training_reports_pq_writes_overlays_and_resumes_exactly(tmp_pa
 def test_two_cpu_processes_train_panoptic_fpn_and_score_every_image_once(tmp_path):
     """2 gloo processes: equal replicas, and PQ over the gathered (prediction, truth) pairs equals one process
     scoring the saved model."""
-    from test_det_training import train_in_two_processes
-
     from sr_models.training.panoptic import build_panoptic_task
 
     recipe = {**TINY, "max_steps": 2, "eval": {"max_images": 3}, "data": {**TINY["data"], "root": str(tmp_path / "d")}}

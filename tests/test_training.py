@@ -59,17 +59,21 @@ def _finish(process: subprocess.Popen) -> str:
     return output
 
 
+def schedule_lrs(recipe: dict, lr: float) -> list:
+    """The learning rate before each of the recipe's `max_steps` updates and after the last, under its schedule."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    schedule = build_schedule(recipe_from_dict(recipe), optimizer)
+    values = []
+    for _ in range(recipe["max_steps"] + 1):
+        values.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return values
+
+
 def test_poly_and_cosine_schedules_follow_their_formulas():
     def lrs(name, **schedule):
-        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
-        cfg = recipe_from_dict({**TINY, "max_steps": 100, "schedule": {"name": name, **schedule}})
-        sched = build_schedule(cfg, optimizer)
-        values = []
-        for _ in range(101):
-            values.append(optimizer.param_groups[0]["lr"])
-            optimizer.step()
-            sched.step()
-        return values
+        return schedule_lrs({**TINY, "max_steps": 100, "schedule": {"name": name, **schedule}}, lr=0.01)
 
     poly = lrs("poly", power=0.9, warmup_steps=10)
     assert poly[0] == 0 and poly[5] == pytest.approx(0.005) and poly[10] == pytest.approx(0.01)  # linear warm-up
