@@ -129,3 +129,5 @@ def test_an_undecodable_file_is_refused_naming_it(folders, tmp_path):
     pipe = pipeline("image-segmentation", model=str(folders["image-segmentation"]))
     with pytest.raises(ValueError, match=f"{tmp_path / 'depth.tif'}: 32-bit float images \\(mode F\\)"):
         pipe(str(tmp_path / "depth.tif"))
+    with pytest.raises(OSError, match=f"cannot read image {tmp_path / 'missing.png'}: .*No such file"):
+        pipe(str(tmp_path / "missing.png"))

@@ -61,8 +61,9 @@ def decode_pipeline_input(image: Any, timeout: Optional[float] = None) -> Any:
     source = getattr(image, "filename", "") or "image"
     if isinstance(image, str) and image.startswith(("http://", "https://")):
         image, source = _fetch(image, timeout), image
-    elif isinstance(image, (str, os.PathLike)) and os.path.isfile(image):
-        image, source = open_image(image), image
+    elif isinstance(image, os.PathLike) or isinstance(image, str) and (
+            os.path.isfile(image) or "." in os.path.basename(image)):  # base64 has no "."
+        image, source = open_image(image), image  # a missing file is an error naming it
     if not isinstance(image, PIL.Image.Image):
         return image
     return PIL.Image.fromarray(np.asarray(decode_image(image, source)))
