@@ -320,6 +320,20 @@ def test_a_saved_panoptic_fpn_reloads_and_serves_the_panoptic_pipeline(panoptic_
     assert any(s["label"] in ("road", "sign") for s in segments)  # stuff comes from the semantic branch
     masks = [np.asarray(s["mask"]) > 0 for s in segments]
     assert not np.any(np.sum(masks, axis=0) > 1)  # panoptic segments do not overlap
+    # the same folder answers the object-detection and instance requests with its things
+    boxes = pipeline("object-detection", model=str(path))(image, threshold=0.0)
+    instances = pipeline("image-segmentation", model=str(path), subtask="instance")(image, threshold=0.0)
+    assert boxes and all(b["label"] in ("car", "bus") for b in boxes)
+    assert instances and all(i["label"] in ("car", "bus") for i in instances)
+
+
+def test_a_panoptic_fpn_saved_without_label_names_gets_one_per_thing_and_stuff_class(tmp_path):
+    import sr_models
+    from sr_models.hf.detection import load_detector, save_detector
+
+    model = sr_models.create_detector("panoptic_fpn_resnet14t", num_classes=3, num_stuff_classes=2, min_size=64,
+                                      max_size=80)
+    assert load_detector(save_detector(model, tmp_path)).id2label == {i: f"LABEL_{i}" for i in range(1, 5)}
 
 
 def test_a_mask_rcnn_answers_panoptic_requests_with_its_instances(tmp_path):

@@ -25,7 +25,9 @@ class SRDetectorImageProcessor(TrainingDecoding, TorchvisionBackend):
 
     @staticmethod
     def _kept(outputs: Any, threshold: float) -> List[Dict[str, torch.Tensor]]:
-        return [{k: v[d["scores"] > threshold] for k, v in d.items()} for d in outputs["detections"]]
+        """The instances above `threshold` (a panoptic output's `sem_seg`, `panoptic_seg`, ... are not per instance)."""
+        return [{k: d[k][d["scores"] > threshold] for k in ("boxes", "labels", "scores", "masks") if k in d}
+                for d in outputs["detections"]]
 
     @staticmethod
     def _scale(size: Sequence[int], target: Optional[Sequence[int]]) -> tuple:

@@ -30,9 +30,9 @@ def detector_config(model: nn.Module, id2label: Dict[int, str]) -> SRDetectorCon
     cfg = dict(getattr(model, "detector_cfg", None) or {})
     if not cfg:
         raise ValueError(f"{type(model).__name__} was not built by sr_models.create_detector: no detector_cfg")
-    name, num_classes = cfg.pop("name"), cfg.pop("num_classes")
-    labels = {int(k): v for k, v in id2label.items()} or {i: f"LABEL_{i}" for i in range(1, num_classes)}
+    name, num_classes = cfg.pop("name"), cfg["num_classes"]
     stuff = cfg.get("num_stuff_classes", 0)  # a panoptic model names its stuff categories after the things
+    labels = {int(k): v for k, v in id2label.items()} or {i: f"LABEL_{i}" for i in range(1, num_classes + stuff)}
     if max(labels) + 1 != num_classes + stuff:
         raise ValueError(f"id2label's largest id ({max(labels)}) does not match the detector's "
                          f"num_classes={num_classes} (background included)"
@@ -48,8 +48,8 @@ class SRDetectorForObjectDetection(PreTrainedModel):
 
     def __init__(self, config: SRDetectorConfig, detector: Optional[nn.Module] = None):
         super().__init__(config)
-        self.detector = detector if detector is not None else create_detector(
-            config.detector, num_classes=config.num_detector_classes, **(config.detector_args or {}))
+        self.detector = detector if detector is not None else create_detector(config.detector,
+                                                                              **(config.detector_args or {}))
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:

@@ -7,7 +7,8 @@ their own small registry: `@register_detector` on a function `name(num_classes=.
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Dict, List
+import inspect
+from typing import Callable, Dict, List, Optional
 
 from torch import nn
 
@@ -33,17 +34,21 @@ def is_detector(name: str) -> bool:
     return name in _DETECTORS
 
 
-def create_detector(name: str, num_classes: int = 91, pretrained_backbone: bool = False, **kwargs) -> nn.Module:
+def create_detector(name: str, num_classes: Optional[int] = None, pretrained_backbone: bool = False,
+                    **kwargs) -> nn.Module:
     """Build the registered detector `name` (torchvision's detection contract: images in, losses or detections out).
 
-    `num_classes` counts the background (torchvision's convention: 91 for COCO's category ids).
+    `num_classes` counts the background (torchvision's convention); without it, the entrypoint's default (91 for
+    COCO's category ids with Mask R-CNN, 81 for COCO panoptic's things with Panoptic FPN).
     """
     if name not in _DETECTORS:
         raise ValueError(f"unknown detector {name!r}; sr_models.list_detectors() lists "
                          f"{len(_DETECTORS)} names, e.g. {', '.join(list(_DETECTORS)[:3])}")
-    model = _DETECTORS[name](num_classes=num_classes, pretrained_backbone=pretrained_backbone, **kwargs)
-    # what rebuilds it without downloading (sr_models/hf/detection.py): a pretrained body's frozen norms and layers, not its weights
-    model.detector_cfg = dict(name=name, num_classes=num_classes, **kwargs)
-    if pretrained_backbone:
-        model.detector_cfg.setdefault("frozen_norm", True)
+    entrypoint = _DETECTORS[name]
+    if num_classes is None:
+        num_classes = inspect.signature(entrypoint).parameters["num_classes"].default
+    model = entrypoint(num_classes=num_classes, pretrained_backbone=pretrained_backbone, **kwargs)
+    # what rebuilds it without downloading (sr_models/hf/detection.py): the backbone's resolved freezing, not weights
+    model.detector_cfg = dict(name=name, num_classes=num_classes, **{
+        **kwargs, "frozen_norm": model.backbone.frozen_norm, "trainable_layers": model.backbone.trainable_layers})
     return model

@@ -98,4 +98,6 @@ def timm_fpn_backbone(
         trainable = _STAGES[:trainable_layers]
         for name, param in body.named_parameters():
             param.requires_grad_(name.startswith(trainable))
-    return TimmFPN(body, out_channels)
+    fpn = TimmFPN(body, out_channels)
+    fpn.frozen_norm, fpn.trainable_layers = frozen, trainable_layers  # resolved: a rebuild freezes the same
+    return fpn

@@ -39,6 +39,9 @@ def _create_mask_rcnn(
     fpn = timm_fpn_backbone(backbone, pretrained_backbone, trainable_layers, context, context_args,
                             out_channels=fpn_channels, frozen_norm=frozen_norm, **(backbone_args or {}))
     if cascade:
+        if mask_layers is not None or representation_size is not None:
+            raise ValueError(f"mask_layers={mask_layers}, representation_size={representation_size}: the cascade "
+                             f"detectors have mmdetection's fixed heads (4 x 256 mask convolutions, 1024-wide boxes)")
         return CascadeMaskRCNN(fpn, num_classes, **kwargs)
     if mask_layers is not None:  # torchvision's mask head with other widths (its default: 4 x 256)
         kwargs.update(mask_head=MaskRCNNHeads(fpn_channels, list(mask_layers), 1),
