@@ -63,7 +63,7 @@ def render_model_card(folder: Path, model: nn.Module, repo_id: str) -> ModelCard
     pretrained_cfg = config["pretrained_cfg"]
     _, height, width = pretrained_cfg["input_size"]
     macs = count_macs(copy.deepcopy(model).to("meta"), (1, 3, height, width))
-    segmenter = is_segmenter(config["architecture"])
+    segmenter = is_segmenter(model)
     pipeline_tag = "image-segmentation" if segmenter else "image-classification"
     # the data set the weights were trained and evaluated on; a bare folder does not say
     dataset = (metrics or {}).get("dataset") or (run_cfg or {}).get("data", {}).get("name")

@@ -47,9 +47,8 @@ def _sha256(path: Path) -> str:
 
 def verify_local(folder: Path) -> torch.nn.Module:
     """Load `folder` through timm and transformers and check both give the same logits; return the timm model."""
-    architecture = json.loads((folder / "config.json").read_text())["architecture"]
-    auto = AutoModelForSemanticSegmentation if is_segmenter(architecture) else AutoModelForImageClassification
     timm_model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    auto = AutoModelForSemanticSegmentation if is_segmenter(timm_model) else AutoModelForImageClassification
     hf_model = auto.from_pretrained(folder).eval()
     _, height, width = timm_model.pretrained_cfg["input_size"]
     x = torch.randn(1, 3, min(height, 128), min(width, 128), generator=torch.Generator().manual_seed(0))

@@ -123,7 +123,7 @@ class DetectionDataset(Dataset):
         image, target = self.load(index)
         if self.transform is None:
             return TF.to_dtype(image, torch.float32, scale=True), target
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(devices=[]):  # the CPU generator only (forking every GPU's fails in workers)
             torch.manual_seed(zlib.crc32(f"{self.seed}/{self.epoch}/{index}".encode()))
             return self.transform(image, target)
 

@@ -23,27 +23,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
 from torchvision import tv_tensors
 from torchvision.ops import masks_to_boxes
 from torchvision.transforms.v2 import functional as TF
+from transformers.image_transforms import rgb_to_id
 
 from ..constants import IGNORE_INDEX
 from .coco import DetectionDataset, Target
-from .segmentation import read_image
+from .images import open_image, read_image
 
-__all__ = ["COCOPanoptic", "coco_panoptic", "rgb_to_id", "id_to_rgb", "PanopticCategories"]
-
-
-def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
-    """COCO panoptic PNG colours (H, W, 3) -> segment ids (H, W)."""
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
-
-
-def id_to_rgb(ids: np.ndarray) -> np.ndarray:
-    """Segment ids (H, W) -> COCO panoptic PNG colours (H, W, 3), uint8."""
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
+__all__ = ["COCOPanoptic", "coco_panoptic", "PanopticCategories"]
 
 
 class PanopticCategories:
@@ -98,13 +87,14 @@ class COCOPanoptic(DetectionDataset):
                 raise ValueError(f"{self.annotation_file} has no {key!r} list (not a COCO panoptic file)")
         self.categories = PanopticCategories(data["categories"], str(self.annotation_file))
         files = {image["id"]: image["file_name"] for image in data["images"]}
+        known = self.categories.thing_label.keys() | self.categories.stuff_label.keys()
         self.records: List[Tuple[str, Dict[str, Any]]] = []
         for i, ann in enumerate(data["annotations"]):
             where = f"{self.annotation_file}: annotation #{i}"
             if "file_name" not in ann or "segments_info" not in ann or ann.get("image_id") not in files:
                 raise ValueError(f"{where} needs image_id (one of 'images'), file_name and segments_info")
             for segment in ann["segments_info"]:
-                if segment.get("category_id") not in {**self.categories.thing_label, **self.categories.stuff_label}:
+                if segment.get("category_id") not in known:
                     raise ValueError(f"{where} (image {ann['image_id']}): segment {segment.get('id')} has unknown "
                                      f"category_id {segment.get('category_id')}")
             self.records.append((files[ann["image_id"]], ann))
@@ -128,11 +118,7 @@ class COCOPanoptic(DetectionDataset):
         file_name, ann = self.records[index]
         image = TF.pil_to_tensor(read_image(self.image_dir / file_name))
         png = self.panoptic_dir / ann["file_name"]
-        try:
-            with Image.open(png) as segments:
-                ids = torch.from_numpy(rgb_to_id(np.asarray(segments.convert("RGB"))))
-        except OSError as e:
-            raise ValueError(f"cannot read the panoptic PNG {png}: {e}") from None
+        ids = torch.from_numpy(rgb_to_id(np.asarray(open_image(png).convert("RGB")))).long()  # OSError names it
         if ids.shape != image.shape[-2:]:
             raise ValueError(f"{png} is {tuple(ids.shape)}, its image {self.image_dir / file_name} "
                              f"{tuple(image.shape[-2:])}")

@@ -15,9 +15,10 @@ from typing import Callable, Optional
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
+from transformers.image_transforms import id_to_rgb
 
 from .atomic import write_atomically
-from .coco_panoptic import COCOPanoptic, coco_panoptic, id_to_rgb
+from .coco_panoptic import COCOPanoptic, coco_panoptic
 from .embedded import EMBEDDED, EmbeddedSegmentation
 from .embedded_instances import EMBEDDED_INSTANCE_CLASSES, connected_components
 

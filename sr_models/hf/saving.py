@@ -66,6 +66,6 @@ def save_pretrained(model: nn.Module, save_directory: Union[str, Path]) -> Path:
     state_dict = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     safetensors.torch.save_file(state_dict, save_directory / "model.safetensors", metadata={"format": "pt"})
     config.save_pretrained(save_directory)
-    processor = image_processor_from_pretrained_cfg(config.pretrained_cfg, is_segmenter(model))
+    processor = image_processor_from_pretrained_cfg(config.pretrained_cfg, isinstance(config, SRNetConfig))
     processor.save_pretrained(save_directory)
     return save_directory

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from timm.layers import ConvNormAct, create_classifier, get_device_dtype
 from timm.models import build_model_with_cfg, checkpoint_seq, register_model
 from timm.models._features import feature_take_indices
-from timm.models.resnet import BasicBlock
+from timm.models.resnet import BasicBlock, downsample_conv
 from torch import nn
 
 from ..layers.context import context_out_channels, create_context_block
@@ -34,8 +34,7 @@ def _make_stage(in_planes: int, groups: Sequence[Tuple[int, int, int]], **dd) ->
         for i in range(count):
             downsample = None
             if i == 0 and (stride != 1 or in_planes != planes):
-                downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False, **dd),
-                                           nn.BatchNorm2d(planes, **dd))
+                downsample = downsample_conv(in_planes, planes, 1, stride, **dd)
             blocks.append(BasicBlock(in_planes, planes, stride if i == 0 else 1, downsample, **dd))
             in_planes = planes
     return nn.Sequential(*blocks), in_planes
