@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 from typing import Sequence, Tuple, Union
 
+import timm
 import torch
 from torch import nn
 
 from .cli_errors import add_debug_flag, reported_errors
+from .models._hub import resolve_model_source
 
 __all__ = ["export_onnx", "onnx_parity", "load_model", "main"]
 
@@ -76,29 +78,15 @@ def load_model(source: str, num_classes: int | None = None) -> nn.Module:
 
     Raises ValueError / FileNotFoundError naming `source` when it is none of these.
     """
-    import timm
-
-    import sr_models  # noqa: F401  (registers the models)
-
     kwargs = {} if num_classes is None else dict(num_classes=num_classes)
-    path = Path(source.removeprefix("local-dir:")).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{source} has no config.json: save it with sr_models.hf.save_pretrained")
-        return timm.create_model(f"local-dir:{path}", pretrained=True, **kwargs)
-    if source.startswith(("local-dir:", ".", "/", "~")):
-        raise FileNotFoundError(f"no such folder {source}")
-    if timm.is_model(source):
-        return timm.create_model(source, **kwargs)
-    if source.startswith("hf-hub:") or source.count("/") == 1:
-        try:
-            return timm.create_model(source if source.startswith("hf-hub:") else f"hf-hub:{source}",
-                                     pretrained=True, **kwargs)
-        except Exception as e:  # the Hub client's errors are many kinds: report the first line of any
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise FileNotFoundError(f"{source} is neither a folder here nor a loadable Hub repo ({reason})") from e
-    raise ValueError(f"unknown model {source!r}: not a registered model name (see sr-models-summary), "
-                     f"a saved folder or a Hub id (org/name)")
+    name, registered = resolve_model_source(source)  # main() names the argument
+    if registered:
+        return timm.create_model(name, **kwargs)
+    try:
+        return timm.create_model(name, pretrained=True, **kwargs)
+    except Exception as e:  # the Hub client's errors are many kinds: report the first line of any
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FileNotFoundError(f"{source} is neither a folder here nor a loadable Hub repo ({reason})") from e
 
 
 def _size(text: str) -> Tuple[int, int]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import glob
 import os
-import re
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -35,30 +34,17 @@ from .data.images import read_image
 from .data.metadata import CITYSCAPES, DATASETS, DatasetInfo
 from .data.transforms import image_to_tensor
 from .inference import segment
+from .models._hub import resolve_model_source
 from .training.overlays import colorize
 
 __all__ = ["load_model", "find_images", "label_info", "main"]
 
-_HUB_ID = re.compile(r"(hf-hub:)?\w[\w.-]*/\w[\w.-]*(@[\w.-]+)?")  # org/name[@revision]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 
 
 def load_model(spec: str) -> torch.nn.Module:
     """A timm model with its weights from a registry name/tag, a saved (or run) folder, or a Hub id; eval mode."""
-    path = Path(spec)
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{spec} holds no config.json: give a folder written by a training run or "
-                                    f"save_pretrained (--model)")
-        name = f"local-dir:{path}"
-    elif path.is_file():
-        raise ValueError(f"{spec} is a file: give the folder that holds it and its config.json (--model)")
-    elif _HUB_ID.fullmatch(spec):
-        name = spec if spec.startswith("hf-hub:") else f"hf-hub:{spec}"
-    elif timm.is_model(spec):
-        name = spec
-    else:
-        raise ValueError(f"{spec!r} is not a folder, a Hub id (org/name) or a registered model (--model)")
+    name, _ = resolve_model_source(spec, "--model")
     try:
         return timm.create_model(name, pretrained=True).eval()
     except (OSError, ValueError, RuntimeError) as e:  # download, missing weights, checkpoint of another model
