@@ -64,6 +64,17 @@ def test_training_writes_coco_ap_a_loadable_detector_and_resumes_exactly(tmp_pat
     assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
 
 
+@pytest.mark.slow
+def test_a_detection_run_with_ema_writes_the_averaged_detector_as_a_detector_folder(tmp_path):
+    cfg = recipe_from_dict({**TINY, "max_steps": 2, "ema": {"decay": 0.5},
+                            "data": {**TINY["data"], "root": str(tmp_path / "data")}})
+    train(cfg, tmp_path / "run", build_detection_task)
+    ema = load_detector(tmp_path / "run" / "ema")
+    assert ema.id2label == load_detector(tmp_path / "run").id2label
+    saved = load_file(tmp_path / "run" / "ema" / "model.safetensors")
+    assert any(not torch.equal(v, load_file(tmp_path / "run" / "model.safetensors")[k]) for k, v in saved.items())
+
+
 def train_in_two_processes(recipe: dict, tmp_path, build_task) -> tuple:
     """`accelerate launch train/det.py` with 2 gloo processes on `recipe`: its metrics (replicas checked equal), and
     the metrics of one process (1 thread, as each launched one) evaluating the saved model on the same images."""

@@ -112,4 +112,5 @@ def build_detection_task(cfg: Recipe) -> Task:
     model = create_detector(cfg.model.name, num_classes=train_set.num_classes,
                             pretrained_backbone=cfg.model.pretrained_backbone, **cfg.model.args)
     return Task(model, train_set, val_set, _loss, _evaluate(cfg), _write_outputs(cfg), metric="segm_AP",
-                forward=_forward, collate_fn=_collate)
+                forward=_forward, collate_fn=_collate,
+                save_model=lambda m, folder: save_detector(m, folder, val_set.label_names))

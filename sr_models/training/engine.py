@@ -69,6 +69,7 @@ class Task:
     metric: str = "mIoU"  # the headline number of `evaluate`, drawn in curves.png
     forward: Callable[[nn.Module, Any], Any] = _forward_pixel_values
     collate_fn: Optional[Callable] = None
+    save_model: Callable[[nn.Module, Path], Any] = save_pretrained  # a model folder (the EMA's `ema/`)
 
 
 class CheckpointError(RuntimeError):
@@ -333,7 +334,7 @@ def _write_outputs(accelerator: Accelerator, task: Task, model: nn.Module, run: 
     if accelerator.is_main_process:
         if run.ema is not None:
             with _writing(output_dir / "ema"):
-                save_pretrained(run.ema.module.to(memory_format=torch.contiguous_format), output_dir / "ema")
+                task.save_model(run.ema.module.to(memory_format=torch.contiguous_format), output_dir / "ema")
         eval_log = [*run.eval_log, _eval_point(task, run.step, metrics)]
         with _writing(output_dir / "curves.png"):
             (output_dir / "curves.json").write_text(json.dumps({"train": run.train_log, "eval": eval_log}))

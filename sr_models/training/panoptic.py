@@ -58,15 +58,17 @@ def overlay_panoptic(image: torch.Tensor, panoptic_seg: torch.Tensor, segments_i
     pixels = to_dtype(image.cpu(), torch.uint8, scale=True)
 
     def panel(ids: torch.Tensor, categories) -> torch.Tensor:
-        masks = torch.stack([ids == i for i in ids.unique().tolist() if i > 0]) if ids.max() > 0 else None
-        if masks is None:
+        segments = [i for i in ids.unique().tolist() if i > 0]
+        if not segments:
             return pixels
-        colours = [tuple(palette[categories[int(i)]]) for i in ids.unique().tolist() if i > 0]
+        masks = torch.stack([ids == i for i in segments])
+        colours = [tuple(palette[categories[i]]) for i in segments]
         return draw_segmentation_masks(pixels, masks, alpha=0.6, colors=colours)
 
     predicted = panel(panoptic_seg.cpu(), {s["id"]: s["category_id"] for s in segments_info})
     true_ids = torch.where(truth[..., 0] >= 0, truth[..., 1], 0)
-    true_categories = {int(i): int(c) for i, c in zip(truth[..., 1].flatten(), truth[..., 0].flatten()) if c >= 0}
+    pairs = truth.reshape(-1, 2).unique(dim=0)  # (category, instance) of every labelled segment
+    true_categories = dict(zip(pairs[pairs[:, 0] >= 0, 1].tolist(), pairs[pairs[:, 0] >= 0, 0].tolist()))
     return to_pil_image(torch.cat([pixels, predicted, panel(true_ids, true_categories)], dim=2))
 
 
@@ -94,4 +96,5 @@ def build_panoptic_task(cfg: Recipe) -> Task:
                             num_stuff_classes=len(train_set.categories.stuff),
                             pretrained_backbone=cfg.model.pretrained_backbone, **cfg.model.args)
     return Task(model, train_set, val_set, _loss, _evaluate(cfg), _write_outputs(cfg), metric="PQ", forward=_forward,
-                collate_fn=_collate)
+                collate_fn=_collate,
+                save_model=lambda m, folder: save_detector(m, folder, val_set.label_names))
