@@ -23,9 +23,10 @@ bench: $(STAMP)
 	$(PY) bench/classifier.py
 	$(PY) bench/context_heads.py --output bench/results/context_heads.md
 	$(PY) bench/realtime.py --output bench/results/realtime.md
-	$(PY) bench/export.py --threads 1 --clock cpu --models resnet50 sr_resnet50 --output bench/results/export.md
+	$(PY) bench/export.py --threads 1 --clock cpu --models resnet50 sr_resnet50 seresnet50 "resnet50 again" --output bench/results/export.md
 	$(PY) bench/export.py --threads 1 --clock cpu --models fcn_resnet50_d8 srnet_resnet50_d8 srnet_dfnet2 \
 		--output bench/results/export_segmenters.md
+	$(PY) bench/gate.py --output bench/results/gate.md
 	$(PY) bench/export_parity.py --output bench/results/export_parity.md
 	$(PY) bench/import_time.py --output bench/results/import_time.md
 

@@ -1,5 +1,6 @@
 """Latency of every execution path, side by side: fp32 eager, channels_last, bf16 autocast (alone and with
-channels_last), torch.compile and onnxruntime, as ratios to fp32 eager (and SR-ResNet50 / ResNet-50 per path).
+channels_last), torch.compile and onnxruntime, as ratios to fp32 eager, and the SR gate's cost over ResNet-50 per
+path (timm's SE gate beside it, for scale).
 
 Within a workload (models at one input size) every (model, path) pair runs once per round and rounds are
 interleaved, so noise from other processes on a shared machine hits all of them alike; latencies are medians.
@@ -11,6 +12,7 @@ import argparse
 import copy
 import gc
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -22,16 +24,17 @@ import torch
 import sr_models  # noqa: F401  (registers the models)
 from sr_models.export import export_onnx
 from sr_models.inference import bf16_is_native
-from sr_models.profile import interleaved_latency_ms
+from sr_models.profile import interleaved_times
 
+AGAIN = "resnet50 again"  # a second, identical resnet50: its "gate cost" is this machine's noise
 # (label, models, input size, batch sizes)
 WORKLOADS = (
-    ("classifiers 224x224", ("resnet50", "sr_resnet50"), (224, 224), (1, 8)),
+    ("classifiers 224x224", ("resnet50", "sr_resnet50", "seresnet50", AGAIN), (224, 224), (1, 8)),
     ("segmenters 512x1024", ("fcn_resnet50_d8", "srnet_resnet50_d8"), (512, 1024), (1,)),
     ("real-time 1024x2048", ("srnet_dfnet2",), (1024, 2048), (1,)),
 )
 QUICK = (
-    ("classifiers 224x224", ("resnet50", "sr_resnet50"), (224, 224), (1,)),
+    ("classifiers 224x224", ("resnet50", "sr_resnet50", "seresnet50", AGAIN), (224, 224), (1,)),
     ("segmenters 128x256", ("fcn_resnet50_d8", "srnet_resnet50_d8"), (128, 256), (1,)),
     ("real-time 256x512", ("srnet_dfnet2",), (256, 512), (1,)),
 )
@@ -63,17 +66,21 @@ def _compile(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], torch.Tens
     return lambda: compiled(x)
 
 
-def _onnxruntime(model: torch.nn.Module, x: torch.Tensor, threads: int) -> Callable[[], object]:
+_ONNX_DIR = tempfile.TemporaryDirectory()  # the run's exports, removed when it ends
+
+
+def _onnxruntime(name: str, model: torch.nn.Module, x: torch.Tensor, threads: int) -> Callable[[], object]:
     import onnxruntime as ort
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model, Path(tmp) / "model.onnx", example_size=tuple(x.shape[-2:]))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not spin
-        options.enable_cpu_mem_arena = False  # no arena kept beside the PyTorch copies
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    path = Path(_ONNX_DIR.name) / f"{name}_{x.shape[-2]}x{x.shape[-1]}.onnx"
+    if not path.exists():  # one export per model and size serves every batch size (the batch axis is dynamic)
+        export_onnx(model, path, example_size=tuple(x.shape[-2:]))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not spin
+    options.enable_cpu_mem_arena = False  # no arena kept beside the PyTorch copies
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     feed = {"pixel_values": x.numpy()}
     return lambda: session.run(None, feed)
 
@@ -81,10 +88,10 @@ def _onnxruntime(model: torch.nn.Module, x: torch.Tensor, threads: int) -> Calla
 PATHS = ("fp32 eager", "channels_last", "bf16 autocast", "bf16 + channels_last", "torch.compile", "onnxruntime")
 
 
-def _make(path: str, model: torch.nn.Module, model_cl: torch.nn.Module, x: torch.Tensor,
+def _make(path: str, name: str, model: torch.nn.Module, model_cl: torch.nn.Module, x: torch.Tensor,
           threads: int) -> Callable[[], object]:
     if path == "onnxruntime":
-        return _onnxruntime(model, x, threads)
+        return _onnxruntime(name, model, x, threads)
     if path in ("channels_last", "bf16 + channels_last"):
         model = model_cl  # one channels_last copy of the weights serves both paths
     make = {"fp32 eager": _eager, "channels_last": _channels_last, "bf16 autocast": _bf16,
@@ -92,33 +99,41 @@ def _make(path: str, model: torch.nn.Module, model_cl: torch.nn.Module, x: torch
     return make(model, x)
 
 
-def run_workload(names, size, batch: int, paths, rounds: int, threads: int, clock) -> Dict[tuple, float]:
+def run_workload(names, size, batch: int, paths, rounds: int, threads: int, clock) -> Dict[tuple, list]:
+    """Seconds per forward of every (model, path), one sample per interleaved round."""
     x = torch.randn(batch, 3, *size)
     calls = {}
     for name in names:
-        model = timm.create_model(name).eval()
+        torch.manual_seed(0)  # the same weights in every workload, as in the model's one ONNX export
+        model = timm.create_model("resnet50" if name == AGAIN else name).eval()
         model_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        calls.update({(name, path): _make(path, model, model_cl, x, threads) for path in paths})
+        calls.update({(name, path): _make(path, name, model, model_cl, x, threads) for path in paths})
     with torch.no_grad():
         for call in calls.values():  # compile / first-run costs stay out of the timed rounds
             call()
-    latency = interleaved_latency_ms(calls, rounds, warmup=1, clock=clock)
+    times = interleaved_times(calls, rounds, warmup=1, clock=clock)
     del calls
     gc.collect()
-    return latency
+    return times
 
 
 def _gate_cost(results: dict, paths) -> list:
-    """Table lines: sr_resnet50 / resnet50 latency per path and batch (both timed in the same rounds)."""
-    batches = sorted(b for name, b in results if name == "sr_resnet50" and ("resnet50", b) in results)
-    if not batches:
+    """Table lines: sr_resnet50 / resnet50 (and timm's seresnet50 / resnet50, for scale) latency per path and batch,
+    the median of the ratios of the two models' times in the same round (a slow round slows both: pairing cancels
+    it, as a ratio of medians may not)."""
+    rows = [(name, b) for name, b in results if name != "resnet50" and ("resnet50", b) in results
+            and name in ("sr_resnet50", "seresnet50", AGAIN)]
+    if not rows:
         return []
-    lines = ["", "SR gate cost: sr_resnet50 / resnet50 on the same path, same interleaved rounds (1.000 = free)", "",
-             "| batch | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
-    for b in batches:
-        sr, plain = results[("sr_resnet50", b)], results[("resnet50", b)]
-        lines.append(f"| {b} | " + " | ".join(f"{sr[('sr_resnet50', p)] / plain[('resnet50', p)]:.3f}"
-                                             for p in paths) + " |")
+    lines = ["", "Gate cost: sr_resnet50 (SR gate) and seresnet50 (timm's SE gate) / resnet50 on the same path, "
+                 "median over rounds of the ratio of the two models' times in that round (1.000 = free); "
+                 f"'{AGAIN}' is resnet50 timed against itself: how far from 1.000 noise alone puts a ratio", "",
+             "| model | batch | " + " | ".join(paths) + " |", "|---|---|" + "---|" * len(paths)]
+    order = ("sr_resnet50", "seresnet50", AGAIN)
+    for name, b in sorted(rows, key=lambda row: (order.index(row[0]), row[1])):
+        gated, plain = results[(name, b)], results[("resnet50", b)]
+        ratios = [statistics.median(s / r for s, r in zip(gated[(name, p)], plain[("resnet50", p)])) for p in paths]
+        lines.append(f"| {name} | {b} | " + " | ".join(f"{ratio:.3f}" for ratio in ratios) + " |")
     return lines
 
 
@@ -130,10 +145,13 @@ def main() -> None:
                         help="wall time, or this process's CPU time (for a crowded machine; use with --threads 1)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="small inputs, batch 1 (a smoke run)")
-    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument("--paths", nargs="+", choices=PATHS,
+                        help="default: all, without the bf16 paths on a CPU that only emulates bf16")
     parser.add_argument("--models", nargs="+", help="only the workloads' models named here")
     parser.add_argument("--output", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args()
+    if args.paths is None:
+        args.paths = [p for p in PATHS if bf16_is_native() or not p.startswith("bf16")]
     torch.set_num_threads(args.threads)
     flags = open("/proc/cpuinfo").read() if Path("/proc/cpuinfo").exists() else ""
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {f}" in flags]
@@ -142,7 +160,9 @@ def main() -> None:
              f"({', '.join(isa) or 'ISA unknown'}; bf16 native: {bf16_is_native()}); {args.rounds} (classifiers) / "
              f"{args.seg_rounds} (segmenters) interleaved rounds per workload after a warm-up; "
              f"{'CPU time of this process' if args.clock == 'cpu' else 'wall time'} per forward = median; "
-             f"ratio = fp32 eager / path (higher is faster)", ""]
+             f"ratio = fp32 eager / path (higher is faster)"
+             + ("" if bf16_is_native() or any(p.startswith("bf16") for p in args.paths)
+                else "; bf16 paths left out: this CPU emulates bf16"), ""]
     header = "| model | input | batch | " + " | ".join(args.paths) + " |"
     lines += [header, "|---|---|---|" + "---|" * len(args.paths)]
     print("\n".join(lines), flush=True)
@@ -163,7 +183,8 @@ def main() -> None:
             if not names:
                 continue
             rounds = args.rounds if label.startswith("classifiers") else args.seg_rounds
-            latency = run_workload(names, size, batch, args.paths, rounds, args.threads, clock)
+            times = run_workload(names, size, batch, args.paths, rounds, args.threads, clock)
+            latency = {key: statistics.median(t) * 1e3 for key, t in times.items()}
             for name in names:
                 base = latency[(name, "fp32 eager")] if "fp32 eager" in args.paths else None
                 cells = [f"{latency[(name, p)]:.1f} ms" + (f" ({base / latency[(name, p)]:.2f}x)" if base else "")
@@ -171,7 +192,7 @@ def main() -> None:
                 row = f"| {name} | {size[0]}x{size[1]} | {batch} | " + " | ".join(cells) + " |"
                 lines.append(row)
                 print(row, flush=True)
-                results[(name, batch)] = latency
+                results[(name, batch)] = times
             save()
     print("\n".join(_gate_cost(results, args.paths)))
     save()

@@ -78,14 +78,14 @@ def peak_memory_mib(
 
 
 @torch.no_grad()
-def interleaved_latency_ms(calls: dict, rounds: int, warmup: int = 1, clock=None) -> dict:
-    """Median milliseconds of each zero-argument callable in `calls`, timed in interleaved rounds.
+def interleaved_times(calls: dict, rounds: int, warmup: int = 1, clock=None) -> Dict[str, list]:
+    """Seconds of each zero-argument callable in `calls`, one sample per round, timed in interleaved rounds.
 
     Each round runs every callable once, so machine noise (other processes, frequency changes) hits all of them
-    alike and their ratios stay meaningful on a shared machine. `clock` defaults to wall time
-    (`time.perf_counter`); `time.process_time` counts only this process's CPU time (robust on a crowded machine).
+    alike and their ratios stay meaningful on a shared machine; sample i of every callable comes from round i, so
+    ratios can be taken round by round. `clock` defaults to wall time (`time.perf_counter`); `time.process_time`
+    counts only this process's CPU time (robust on a crowded machine).
     """
-    import statistics
     import time
 
     clock = clock or time.perf_counter
@@ -96,7 +96,14 @@ def interleaved_latency_ms(calls: dict, rounds: int, warmup: int = 1, clock=None
             call()
             if round_ >= warmup:
                 times[name].append(clock() - start)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    return times
+
+
+def interleaved_latency_ms(calls: dict, rounds: int, warmup: int = 1, clock=None) -> dict:
+    """Median milliseconds of each callable in `calls` over `interleaved_times` rounds."""
+    import statistics
+
+    return {name: statistics.median(t) * 1e3 for name, t in interleaved_times(calls, rounds, warmup, clock).items()}
 
 
 @torch.no_grad()

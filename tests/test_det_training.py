@@ -8,7 +8,7 @@ from accelerate import Accelerator
 from safetensors.torch import load_file
 
 from sr_models.hf.detection import load_detector
-from sr_models.training import recipe_from_dict
+from sr_models.training import RecipeError, recipe_from_dict
 from sr_models.training.detection import build_detection_task
 from sr_models.training.engine import train
 from test_training import _finish, _launch, schedule_lrs
@@ -37,6 +37,17 @@ def test_step_schedule_warms_up_linearly_then_drops_tenfold_at_each_milestone():
         "name": "step", "warmup_steps": 4, "warmup_ratio": 0.001, "milestones": [8, 11], "gamma": 0.1}}, lr=0.02)
     expected = [0.02 * (0.001 + 0.999 * s / 4) for s in range(4)] + [0.02] * 4 + [0.002] * 3 + [0.0002] * 2
     assert lrs == pytest.approx(expected)
+
+
+def test_detection_recipes_get_the_same_checks_as_every_recipe():
+    # refused when the recipe is read, not later when the optimizer or model is built
+    for bad, message in [({"optim": {"name": "sgdx"}}, "optim.name='sgdx' is not a timm optimizer"),
+                         ({"model": {"name": "maskrcnn_sr_resnet14t_fpn", "args": {"num_classes": 3}}},
+                          "model.args.num_classes is set by the task"),
+                         ({"model": {"name": "maskrcnn_sr_resnet51_fpn"}}, "is not a registered detector"),
+                         ({"data": {"name": "cityscapes"}}, "detection reads 'coco'")]:
+        with pytest.raises(RecipeError, match=message):
+            recipe_from_dict({**TINY, **bad})
 
 
 @pytest.mark.slow

@@ -143,6 +143,22 @@ def test_gate_scales_channels_and_accepts_timm_factory_kwargs():
         SqueezeReasoningGate(40)
 
 
+def test_gate_is_eq5_on_the_global_average_in_every_dtype_path():
+    # the gate runs Eq. 5 as one baddbmm + one linear: it must equal GraphReasoning's own forward on GAP(x)
+    torch.manual_seed(0)
+    gate = SqueezeReasoningGate(64).eval()
+    torch.nn.init.normal_(gate.reasoning.adjacency.weight, std=0.3)  # a real A_g (I - A_g is not the identity)
+    torch.nn.init.normal_(gate.reasoning.state.bias)
+    x = torch.randn(3, 64, 5, 7)
+    reference = x * gate.reasoning(x.mean((2, 3))).sigmoid()[:, :, None, None]
+    torch.testing.assert_close(gate(x), reference)
+    torch.testing.assert_close(gate(x.contiguous(memory_format=torch.channels_last)), reference)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = gate(x.bfloat16())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), reference, atol=0.05, rtol=0.02)
+
+
 def test_sr_module_exports():
     torch.manual_seed(0)
     module = SqueezeReasoning(32, num_nodes=4).eval()

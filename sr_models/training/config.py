@@ -18,6 +18,7 @@ import timm
 import timm.optim
 import torch
 import yaml
+from torch import nn
 
 from ..constants import AUX_WEIGHT, EVAL_SCALES, OHEM_MIN_KEPT
 from ..recipes import recipe_path
@@ -365,50 +366,45 @@ def load_config(path: Union[str, Path], overrides: Sequence[str] = ()) -> Recipe
 
 # ------------------------------------------------------------------------------------------- checks across sections
 def _check_recipe(recipe: Recipe, where: str) -> None:
-    """What the types cannot say: the model exists and accepts `model.args`, the data root exists, ..."""
+    """What the types cannot say: the model exists and accepts `model.args`, the optimizer exists, the data root
+    exists, ... The same checks for every task; the model registry and data sets differ for detection."""
     model = recipe.model
     if recipe.task in ("instance-segmentation", "panoptic-segmentation"):
-        _check_detector(recipe, where)
-        return
-    if not timm.is_model(model.name):
-        raise RecipeError(f"model.name={model.name!r} is not a registered timm model (sr-models registers e.g. "
-                          f"srnet_resnet50_d8, sr_resnet50; `timm.list_models('sr*')` lists them) ({where})")
+        create = _check_detector(recipe, where)
+    else:
+        if not timm.is_model(model.name):
+            raise RecipeError(f"model.name={model.name!r} is not a registered timm model (sr-models registers e.g. "
+                              f"srnet_resnet50_d8, sr_resnet50; `timm.list_models('sr*')` lists them) ({where})")
+        if model.pretrained_backbone and recipe.task != "semantic-segmentation":
+            raise RecipeError(f"model.pretrained_backbone applies to segmentation and detection recipes only "
+                              f"({where})")
+        if recipe.data.root and not Path(recipe.data.root).exists():
+            raise FileNotFoundError(f"data.root={recipe.data.root} does not exist; download the data set there or "
+                                    f"set data.root ({where})")
+        create = timm.create_model
     for key, reason in _DERIVED_MODEL_ARGS.items():
         if key in model.args:
             raise RecipeError(f"model.args.{key} is set by the task ({reason}); remove it ({where})")
-    if model.pretrained_backbone and recipe.task != "semantic-segmentation":
-        raise RecipeError(f"model.pretrained_backbone applies to segmentation recipes only ({where})")
     if recipe.optim.name not in timm.optim.list_optimizers():
         raise RecipeError(f"optim.name={recipe.optim.name!r} is not a timm optimizer (`timm.optim.list_optimizers()` "
                           f"lists them, e.g. sgd, adamw, lamb) ({where})")
-    if recipe.data.root and not Path(recipe.data.root).exists():
-        raise FileNotFoundError(f"data.root={recipe.data.root} does not exist; download the data set there or set "
-                                f"data.root ({where})")
     try:  # the model's own argument checks, without allocating its weights
         with torch.device("meta"):
-            timm.create_model(model.name, **model.args)
+            create(model.name, **model.args)
     except Exception as e:  # noqa: BLE001 - any refusal of the arguments is the recipe's error
         raise RecipeError(f"model.args={model.args} are refused by {model.name}: {e} ({where})") from None
 
 
-def _check_detector(recipe: Recipe, where: str) -> None:
-    """A detection recipe names a registered detector and arguments it accepts."""
+def _check_detector(recipe: Recipe, where: str) -> Callable[..., nn.Module]:
+    """A detection recipe names a registered detector and a data set detection reads; returns its factory."""
     from ..models.detection import create_detector, is_detector, list_detectors
 
-    model = recipe.model
-    if not is_detector(model.name):
-        raise RecipeError(f"model.name={model.name!r} is not a registered detector (sr_models.list_detectors(): "
+    if not is_detector(recipe.model.name):
+        raise RecipeError(f"model.name={recipe.model.name!r} is not a registered detector (sr_models.list_detectors(): "
                           f"{', '.join(list_detectors()[:3])}, ...) ({where})")
-    for key, reason in _DERIVED_MODEL_ARGS.items():
-        if key in model.args:
-            raise RecipeError(f"model.args.{key} is set by the task ({reason}); remove it ({where})")
     if recipe.data.name not in ("coco", "embedded"):
         raise RecipeError(f"data.name={recipe.data.name!r}: detection reads 'coco' (COCO layout under data.root) "
                           f"or 'embedded' (the generated instance set) ({where})")
     if recipe.data.root and not Path(recipe.data.root).exists() and recipe.data.name == "coco":
         raise FileNotFoundError(f"data.root={recipe.data.root} does not exist ({where})")
-    try:
-        with torch.device("meta"):
-            create_detector(model.name, **model.args)
-    except Exception as e:  # noqa: BLE001 - any refusal of the arguments is the recipe's error
-        raise RecipeError(f"model.args={model.args} are refused by {model.name}: {e} ({where})") from None
+    return create_detector

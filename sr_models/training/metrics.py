@@ -36,7 +36,7 @@ def segmentation_metrics(confusion: torch.Tensor, label_names: Sequence[str],
     tp, gt, pred = confusion.diag(), confusion.sum(1), confusion.sum(0)
     present, labelled = gt + pred > 0, gt > 0
     per_class = {
-        "iou": (tp / (gt + pred - tp).clamp(min=1), present),
+        "iou": (class_iou(confusion).nan_to_num(), present),
         "acc": (tp / gt.clamp(min=1), labelled),
         "dice": (2 * tp / (gt + pred).clamp(min=1), present),
     }

@@ -69,9 +69,6 @@ class PanopticEvaluator:
                                for c, v, o in zip(self.thing_ids + self.stuff_ids, per_class[:, 0], occurs) if o}
         return out
 
-    def reset(self) -> None:
-        self.metric.reset()
-
 
 def evaluate_panoptic(predictions: List[torch.Tensor], targets: List[torch.Tensor], thing_ids: Sequence[int],
                       stuff_ids: Sequence[int]) -> Dict[str, float]:
