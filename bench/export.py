@@ -121,15 +121,14 @@ def _gate_cost(results: dict, paths) -> list:
     """Table lines: sr_resnet50 / resnet50 (and timm's seresnet50 / resnet50, for scale) latency per path and batch,
     the median of the ratios of the two models' times in the same round (a slow round slows both: pairing cancels
     it, as a ratio of medians may not)."""
-    rows = [(name, b) for name, b in results if name != "resnet50" and ("resnet50", b) in results
-            and name in ("sr_resnet50", "seresnet50", AGAIN)]
+    order = ("sr_resnet50", "seresnet50", AGAIN)
+    rows = [(name, b) for name, b in results if name in order and ("resnet50", b) in results]
     if not rows:
         return []
     lines = ["", "Gate cost: sr_resnet50 (SR gate) and seresnet50 (timm's SE gate) / resnet50 on the same path, "
                  "median over rounds of the ratio of the two models' times in that round (1.000 = free); "
                  f"'{AGAIN}' is resnet50 timed against itself: how far from 1.000 noise alone puts a ratio", "",
              "| model | batch | " + " | ".join(paths) + " |", "|---|---|" + "---|" * len(paths)]
-    order = ("sr_resnet50", "seresnet50", AGAIN)
     for name, b in sorted(rows, key=lambda row: (order.index(row[0]), row[1])):
         gated, plain = results[(name, b)], results[("resnet50", b)]
         ratios = [statistics.median(s / r for s, r in zip(gated[(name, p)], plain[("resnet50", p)])) for p in paths]
@@ -150,6 +149,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", help="only the workloads' models named here")
     parser.add_argument("--output", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args()
+    known = {name for _, names, _, _ in WORKLOADS for name in names}
+    if args.models and not set(args.models) <= known:
+        parser.error(f"--models: {', '.join(sorted(set(args.models) - known))} not in the workloads "
+                     f"({', '.join(sorted(known))})")
     if args.paths is None:
         args.paths = [p for p in PATHS if bf16_is_native() or not p.startswith("bf16")]
     torch.set_num_threads(args.threads)
