@@ -1,6 +1,7 @@
 """Latency of every execution path, side by side: fp32 eager, channels_last, bf16 autocast (alone and with
 channels_last), torch.compile and onnxruntime, as ratios to fp32 eager, and the SR gate's cost over ResNet-50 per
-path (timm's SE gate beside it, for scale).
+path (timm's SE gate beside it, for scale, and sr_resnet50 on timm's own Bottleneck, whose rescale is a pass of its
+own where SRBottleneck folds it into the residual sum).
 
 Within a workload (models at one input size) every (model, path) pair runs once per round and rounds are
 interleaved, so noise from other processes on a shared machine hits all of them alike; latencies are medians.
@@ -20,6 +21,7 @@ from typing import Callable, Dict
 
 import timm
 import torch
+from timm.models.resnet import Bottleneck
 
 import sr_models  # noqa: F401  (registers the models)
 from sr_models.export import export_onnx
@@ -27,14 +29,16 @@ from sr_models.inference import bf16_is_native
 from sr_models.profile import interleaved_times
 
 AGAIN = "resnet50 again"  # a second, identical resnet50: its "gate cost" is this machine's noise
+TIMM_BLOCKS = "sr_resnet50 timm blocks"  # the SR gate as timm's Bottleneck attention layer: rescale, then add
+VARIANTS = {AGAIN: ("resnet50", {}), TIMM_BLOCKS: ("sr_resnet50", dict(block=Bottleneck))}  # label -> (name, args)
 # (label, models, input size, batch sizes)
 WORKLOADS = (
-    ("classifiers 224x224", ("resnet50", "sr_resnet50", "seresnet50", AGAIN), (224, 224), (1, 8)),
+    ("classifiers 224x224", ("resnet50", "sr_resnet50", TIMM_BLOCKS, "seresnet50", AGAIN), (224, 224), (1, 8)),
     ("segmenters 512x1024", ("fcn_resnet50_d8", "srnet_resnet50_d8"), (512, 1024), (1,)),
     ("real-time 1024x2048", ("srnet_dfnet2",), (1024, 2048), (1,)),
 )
 QUICK = (
-    ("classifiers 224x224", ("resnet50", "sr_resnet50", "seresnet50", AGAIN), (224, 224), (1,)),
+    ("classifiers 224x224", ("resnet50", "sr_resnet50", TIMM_BLOCKS, "seresnet50", AGAIN), (224, 224), (1,)),
     ("segmenters 128x256", ("fcn_resnet50_d8", "srnet_resnet50_d8"), (128, 256), (1,)),
     ("real-time 256x512", ("srnet_dfnet2",), (256, 512), (1,)),
 )
@@ -105,7 +109,8 @@ def run_workload(names, size, batch: int, paths, rounds: int, threads: int, cloc
     calls = {}
     for name in names:
         torch.manual_seed(0)  # the same weights in every workload, as in the model's one ONNX export
-        model = timm.create_model("resnet50" if name == AGAIN else name).eval()
+        registered, kwargs = VARIANTS.get(name, (name, {}))
+        model = timm.create_model(registered, **kwargs).eval()
         model_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
         calls.update({(name, path): _make(path, name, model, model_cl, x, threads) for path in paths})
     with torch.no_grad():
@@ -121,12 +126,13 @@ def _gate_cost(results: dict, paths) -> list:
     """Table lines: sr_resnet50 / resnet50 (and timm's seresnet50 / resnet50, for scale) latency per path and batch,
     the median of the ratios of the two models' times in the same round (a slow round slows both: pairing cancels
     it, as a ratio of medians may not)."""
-    order = ("sr_resnet50", "seresnet50", AGAIN)
+    order = ("sr_resnet50", TIMM_BLOCKS, "seresnet50", AGAIN)
     rows = [(name, b) for name, b in results if name in order and ("resnet50", b) in results]
     if not rows:
         return []
     lines = ["", "Gate cost: sr_resnet50 (SR gate) and seresnet50 (timm's SE gate) / resnet50 on the same path, "
                  "median over rounds of the ratio of the two models' times in that round (1.000 = free); "
+                 f"'{TIMM_BLOCKS}' is sr_resnet50 on timm's Bottleneck (the gate rescales, then the block adds); "
                  f"'{AGAIN}' is resnet50 timed against itself: how far from 1.000 noise alone puts a ratio", "",
              "| model | batch | " + " | ".join(paths) + " |", "|---|---|" + "---|" * len(paths)]
     for name, b in sorted(rows, key=lambda row: (order.index(row[0]), row[1])):

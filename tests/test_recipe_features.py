@@ -11,7 +11,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import sr_models  # noqa: F401
-from sr_models.data import EmbeddedSegmentation, SegmentationTransform, build_dataset
+from sr_models.data import EmbeddedSegmentation, SegmentationTransform
 from sr_models.data.metadata import CITYSCAPES
 from sr_models.data.transforms import PhotometricDistortion
 from sr_models.losses import SegmentationLoss, enet_class_weights

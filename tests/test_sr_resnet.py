@@ -1,7 +1,10 @@
 """SR-ResNet classifiers (Section IV-E, Table X) in timm's registry."""
+from functools import partial
+
 import pytest
 import timm
 import torch
+from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 import sr_models  # noqa: F401  (registers the models)
 from sr_models.layers import SqueezeReasoningGate
@@ -32,6 +35,31 @@ def test_every_block_has_the_gate():
     gates = [m for m in model.modules() if isinstance(m, SqueezeReasoningGate)]
     assert len(gates) == 16
     assert "layer4.2.se.reasoning.adjacency.weight" in model.state_dict()
+
+
+@pytest.mark.parametrize("name, block, layers", [("sr_resnet18", BasicBlock, (2, 2, 2, 2)),
+                                                  ("sr_resnet50", Bottleneck, (3, 4, 6, 3))])
+def test_blocks_compute_timms_blocks_with_the_gate_as_attention(name, block, layers):
+    """The rescale inside the residual sum is timm's block with `attn_layer=SqueezeReasoningGate`: eval without
+    autograd (the fused in-place path), with autograd, in training with stochastic depth, and in bf16 channels_last."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=10, drop_path_rate=0.2)
+    timm_blocks = ResNet(block=block, layers=layers, num_classes=10, drop_path_rate=0.2,
+                         block_args=dict(attn_layer=partial(SqueezeReasoningGate, inplace=True)))
+    timm_blocks.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    for train, grad in ((False, False), (False, True), (True, True)):
+        outputs = []
+        for network in (model, timm_blocks):
+            network.train(train)
+            torch.manual_seed(1)  # the same stochastic-depth draws
+            with torch.set_grad_enabled(grad):
+                outputs.append(network(x))
+        torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fused, composed = (m.eval().to(memory_format=torch.channels_last)(x.contiguous(
+            memory_format=torch.channels_last)) for m in (model, timm_blocks))
+    torch.testing.assert_close(fused, composed, rtol=0.02, atol=0.05)
 
 
 @pytest.mark.parametrize("name", FAMILY)

@@ -348,14 +348,22 @@ def create_squeeze_reasoning(in_channels: int, sr_preset: Optional[str] = None, 
 
 def _rescale(x: torch.Tensor, gate: torch.Tensor, inplace: bool) -> torch.Tensor:
     """x * gate, in place when allowed and no gradient is recorded (a leaf for FX: the check is not traceable)."""
-    # bf16 x * fp32 gate would run a slow mixed-dtype kernel; `view` is one op where `[:, :, None, None]` is three
-    gate = gate.to(x.dtype).view(x.shape[0], x.shape[1], 1, 1)
     if inplace and not (torch.is_grad_enabled() and x.requires_grad):
         return x.mul_(gate)
     return x * gate
 
 
+@register_notrace_function  # for timm's FX helpers wherever it is called
+def rescale_add(x: torch.Tensor, gate: torch.Tensor, shortcut: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """shortcut + x * gate, a gated residual sum in one pass over the map (`addcmul`), written into `x` when allowed
+    and no gradient is recorded (a leaf for FX, like `_rescale`)."""
+    if inplace and not (torch.is_grad_enabled() and x.requires_grad):
+        return torch.addcmul(shortcut, x, gate, out=x)
+    return torch.addcmul(shortcut, x, gate)
+
+
 torch.fx.wrap("_rescale")
+torch.fx.wrap("rescale_add")
 
 
 class SqueezeReasoningGate(nn.Module):
@@ -365,7 +373,8 @@ class SqueezeReasoningGate(nn.Module):
     `block_args=dict(attn_layer=SqueezeReasoningGate)`. With `inplace=True`, a forward pass that records no
     gradient rescales `x` in place (like timm's in-place activations): no new feature map is allocated. That
     decision lives in `_rescale`, which FX keeps as one call (`torch.fx.wrap`) and TorchScript / `torch.export`
-    evaluate as usual, so the gate traces, scripts and exports.
+    evaluate as usual, so the gate traces, scripts and exports. SR-ResNet's blocks call `weights` and apply the
+    gate inside their residual sum instead (`rescale_add`, one pass over the map for two).
     """
 
     def __init__(self, channels: int, num_nodes: int = 16, inplace: bool = False, device=None, dtype=None):
@@ -387,10 +396,15 @@ class SqueezeReasoningGate(nn.Module):
         mixed = torch.baddbmm(nodes, adjacency, nodes, beta=scale, alpha=-scale)  # scale * (G - A_g G)
         return F.linear(mixed, reasoning.state.weight, reasoning.state.bias).view(n, self.channels).sigmoid_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The gate sigmoid(Eq. 5 on GAP(x)) as an (N, C, 1, 1) tensor in x's dtype: what `forward` multiplies x by."""
         # GAP as a sum (in bf16 3x faster than `mean`, which upcasts the map), its 1 / HW applied on the nodes
         pooled = x.sum((2, 3))
         scale = 1.0 / (x.shape[2] * x.shape[3])
         with torch.autocast("cpu", enabled=False):  # K x d nodes: cheaper in the weights' dtype than in bf16
             gate = self._gate(pooled, scale)
-        return _rescale(x, gate, self.inplace)
+        # bf16 x * fp32 gate would run a slow mixed-dtype kernel; `view` is one op where `[:, :, None, None]` is three
+        return gate.to(x.dtype).view(x.shape[0], x.shape[1], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _rescale(x, self.weights(x), self.inplace)

@@ -1,6 +1,8 @@
 """SR-ResNet classifiers (Section IV-E, Table X): timm's ResNet with SE's FC layers replaced by graph reasoning.
 
-Every bottleneck (or basic block) applies `SqueezeReasoningGate` where SE-ResNet applies its SE module.
+Every bottleneck (or basic block) applies `SqueezeReasoningGate` where SE-ResNet applies its SE module. The blocks
+are timm's, with one change of schedule: the gate's rescale runs inside the residual sum (`rescale_add`), one pass
+over the map where `x * g` then `+ shortcut` take two. Same modules, weights and math.
 """
 from functools import partial
 from typing import Any, Dict
@@ -11,11 +13,41 @@ from timm.models import build_model_with_cfg, register_model
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from ..layers import SqueezeReasoningGate
+from ..layers.squeeze_reasoning import rescale_add
 from ._args import check_model_args
 from ._hub import PAPER_ID, generate_hub_cfgs
 from .segmentation import check_image
 
-__all__ = ["SRResNet"]
+__all__ = ["SRResNet", "SRBasicBlock", "SRBottleneck"]
+
+torch.fx.wrap("rescale_add")  # one call in FX graphs of these blocks (fx.wrap acts on the calling module's names)
+
+
+class SRBasicBlock(BasicBlock):
+    """timm's BasicBlock whose SR gate rescales inside the residual sum: act2(shortcut + x * g)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
+        x = self.bn2(self.conv2(x))
+        gate = self.se.weights(x)
+        if self.drop_path is not None and self.training:  # stochastic depth drops the gated branch
+            return self.act2(shortcut + self.drop_path(x * gate))
+        return self.act2(rescale_add(x, gate, shortcut, self.se.inplace))
+
+
+class SRBottleneck(Bottleneck):
+    """timm's Bottleneck whose SR gate rescales inside the residual sum: act3(shortcut + x * g)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(x)))))
+        x = self.bn3(self.conv3(x))
+        gate = self.se.weights(x)
+        if self.drop_path is not None and self.training:  # stochastic depth drops the gated branch
+            return self.act3(shortcut + self.drop_path(x * gate))
+        return self.act3(rescale_add(x, gate, shortcut, self.se.inplace))
 
 
 class SRResNet(ResNet):
@@ -61,41 +93,41 @@ default_cfgs = generate_hub_cfgs({
 
 @register_model
 def sr_resnet18(pretrained: bool = False, **kwargs) -> SRResNet:
-    model_args = dict(block=BasicBlock, layers=(2, 2, 2, 2))
+    model_args = dict(block=SRBasicBlock, layers=(2, 2, 2, 2))
     return _create_sr_resnet('sr_resnet18', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
 def sr_resnet34(pretrained: bool = False, **kwargs) -> SRResNet:
-    model_args = dict(block=BasicBlock, layers=(3, 4, 6, 3))
+    model_args = dict(block=SRBasicBlock, layers=(3, 4, 6, 3))
     return _create_sr_resnet('sr_resnet34', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
 def sr_resnet50(pretrained: bool = False, **kwargs) -> SRResNet:
-    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3))
+    model_args = dict(block=SRBottleneck, layers=(3, 4, 6, 3))
     return _create_sr_resnet('sr_resnet50', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
 def sr_resnet101(pretrained: bool = False, **kwargs) -> SRResNet:
-    model_args = dict(block=Bottleneck, layers=(3, 4, 23, 3))
+    model_args = dict(block=SRBottleneck, layers=(3, 4, 23, 3))
     return _create_sr_resnet('sr_resnet101', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
 def sr_resnet152(pretrained: bool = False, **kwargs) -> SRResNet:
-    model_args = dict(block=Bottleneck, layers=(3, 8, 36, 3))
+    model_args = dict(block=SRBottleneck, layers=(3, 8, 36, 3))
     return _create_sr_resnet('sr_resnet152', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
 def sr_resnet50d(pretrained: bool = False, **kwargs) -> SRResNet:
-    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3), stem_width=32, stem_type='deep', avg_down=True)
+    model_args = dict(block=SRBottleneck, layers=(3, 4, 6, 3), stem_width=32, stem_type='deep', avg_down=True)
     return _create_sr_resnet('sr_resnet50d', pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
 def sr_resnext50_32x4d(pretrained: bool = False, **kwargs) -> SRResNet:
-    model_args = dict(block=Bottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
+    model_args = dict(block=SRBottleneck, layers=(3, 4, 6, 3), cardinality=32, base_width=4)
     return _create_sr_resnet('sr_resnext50_32x4d', pretrained, **dict(model_args, **kwargs))

@@ -379,8 +379,8 @@ def _save_checkpoint(accelerator: Accelerator, run: _Run, output_dir: Path, keep
     root = output_dir / "checkpoints"
     tmp = root / f"tmp_step_{run.step}"
     if accelerator.is_main_process:
-        for partial in root.glob("tmp_step_*"):  # this one, or one a crash left half-written
-            shutil.rmtree(partial, ignore_errors=True)
+        for leftover in root.glob("tmp_step_*"):  # this one, or one a crash left half-written
+            shutil.rmtree(leftover, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     path = tmp / f"rng_state_{accelerator.process_index}.json"
