@@ -23,31 +23,33 @@ __all__ = ["SRResNet", "SRBasicBlock", "SRBottleneck"]
 torch.fx.wrap("rescale_add")  # one call in FX graphs of these blocks (fx.wrap acts on the calling module's names)
 
 
-class SRBasicBlock(BasicBlock):
+class _GatedResidualSum:
+    """The end of an SR-ResNet block: shortcut + x * g, the SR gate applied inside the residual sum."""
+
+    def gated_sum(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+        gate = self.se.weights(x)
+        if self.drop_path is not None and self.training:  # stochastic depth drops the gated branch
+            return shortcut + self.drop_path(x * gate)
+        return rescale_add(x, gate, shortcut, self.se.inplace)
+
+
+class SRBasicBlock(_GatedResidualSum, BasicBlock):
     """timm's BasicBlock whose SR gate rescales inside the residual sum: act2(shortcut + x * g)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         x = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
-        x = self.bn2(self.conv2(x))
-        gate = self.se.weights(x)
-        if self.drop_path is not None and self.training:  # stochastic depth drops the gated branch
-            return self.act2(shortcut + self.drop_path(x * gate))
-        return self.act2(rescale_add(x, gate, shortcut, self.se.inplace))
+        return self.act2(self.gated_sum(self.bn2(self.conv2(x)), shortcut))
 
 
-class SRBottleneck(Bottleneck):
+class SRBottleneck(_GatedResidualSum, Bottleneck):
     """timm's Bottleneck whose SR gate rescales inside the residual sum: act3(shortcut + x * g)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
         x = self.act1(self.bn1(self.conv1(x)))
         x = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(x)))))
-        x = self.bn3(self.conv3(x))
-        gate = self.se.weights(x)
-        if self.drop_path is not None and self.training:  # stochastic depth drops the gated branch
-            return self.act3(shortcut + self.drop_path(x * gate))
-        return self.act3(rescale_add(x, gate, shortcut, self.se.inplace))
+        return self.act3(self.gated_sum(self.bn3(self.conv3(x)), shortcut))
 
 
 class SRResNet(ResNet):
