@@ -62,6 +62,16 @@ def test_blocks_compute_timms_blocks_with_the_gate_as_attention(name, block, lay
     torch.testing.assert_close(fused, composed, rtol=0.02, atol=0.05)
 
 
+@pytest.mark.parametrize("name, attn_layer, built", [("sr_resnet50", "se", "SEModule"), ("sr_resnet18", None, "NoneType")])
+def test_another_attention_layer_in_sr_blocks_fails_in_one_line(name, attn_layer, built):
+    with pytest.raises(TypeError, match=f"applies an SR gate in its residual sum, but its attn_layer built {built}; "
+                                        "for another attention layer pass timm's block") as raised:
+        timm.create_model(name, block_args=dict(attn_layer=attn_layer))
+    assert "\n" not in str(raised.value)
+    assert type(timm.create_model(name, block=Bottleneck if name == "sr_resnet50" else BasicBlock,
+                                  block_args=dict(attn_layer=attn_layer)).layer1[0].se).__name__ == built
+
+
 @pytest.mark.parametrize("name", FAMILY)
 def test_create_and_classify(name):
     model = timm.create_model(name, num_classes=7).eval()

@@ -26,6 +26,13 @@ torch.fx.wrap("rescale_add")  # one call in FX graphs of these blocks (fx.wrap a
 class _GatedResidualSum:
     """The end of an SR-ResNet block: shortcut + x * g, the SR gate applied inside the residual sum."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.se, SqueezeReasoningGate):
+            raise TypeError(f"{type(self).__name__} applies an SR gate in its residual sum, but its attn_layer built "
+                            f"{type(self.se).__name__}; for another attention layer pass timm's block "
+                            f"(block=timm.models.resnet.Bottleneck or BasicBlock)")
+
     def gated_sum(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
         gate = self.se.weights(x)
         if self.drop_path is not None and self.training:  # stochastic depth drops the gated branch
