@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m sr_models.training.demo
 
-# one pytest-xdist worker per logical CPU, at most 4 (each may hold a few GiB); tests/conftest.py gives each one
-# thread; work stealing keeps the minutes-long tests from leaving one worker alone at the end
+# one pytest-xdist worker per logical CPU, at most 4 (to bound memory); tests/conftest.py gives each one thread;
+# work stealing keeps the minutes-long tests from leaving one worker alone at the end
 test: $(STAMP)
 	$(PY) -m pytest -n logical --maxprocesses 4 --dist worksteal $(PYTEST_ARGS)
 

@@ -155,6 +155,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", help="only the workloads' models named here")
     parser.add_argument("--output", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args()
+    if args.output and not args.output.parent.is_dir():
+        parser.error(f"--output {args.output}: no folder {args.output.parent} to write it in")
     known = {name for _, names, _, _ in WORKLOADS for name in names}
     if args.models and not set(args.models) <= known:
         parser.error(f"--models: {', '.join(sorted(set(args.models) - known))} not in the workloads "
@@ -181,7 +183,6 @@ def main() -> None:
     def save():
         text = "\n".join(lines + _gate_cost(results, args.paths))
         if args.output:
-            args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text("# bench/export.py\n\n" + text + "\n")
         return text
 

@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="bf16 maps under bf16 autocast (as in inference)")
     parser.add_argument("--output", type=Path, help="also write the table to this markdown file")
     args = parser.parse_args()
+    if args.output and not args.output.parent.is_dir():
+        parser.error(f"--output {args.output}: no folder {args.output.parent} to write it in")
     if args.bf16 and not bf16_is_native():
         print("bench/gate.py --bf16: this CPU emulates bf16, so its bf16 timings would say nothing; nothing measured")
         return
@@ -92,7 +94,6 @@ def main() -> None:
                 lines.append(line)
                 print(line, flush=True)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text("# bench/gate.py\n\n" + "\n".join(lines) + "\n")
 
 

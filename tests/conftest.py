@@ -1,5 +1,5 @@
-"""`make test` runs the suite in two pytest-xdist workers (one per core of CI's machine): each computes on one
-thread, so the two do not oversubscribe the cores. Processes the tests start keep torch's default."""
+"""`make test` runs the suite in pytest-xdist workers, one per logical CPU: each computes on one thread, so the
+workers do not oversubscribe the cores. Processes the tests start keep torch's default."""
 import os
 
 import torch

@@ -346,24 +346,25 @@ def create_squeeze_reasoning(in_channels: int, sr_preset: Optional[str] = None, 
     return SqueezeReasoning.from_preset(sr_preset, in_channels, **kwargs)
 
 
+def _may_overwrite(x: torch.Tensor, inplace: bool) -> bool:
+    """Whether a gate may write its result into `x`: allowed, and no gradient recorded (autograd needs `x`)."""
+    return inplace and not (torch.is_grad_enabled() and x.requires_grad)
+
+
 def _rescale(x: torch.Tensor, gate: torch.Tensor, inplace: bool) -> torch.Tensor:
-    """x * gate, in place when allowed and no gradient is recorded (a leaf for FX: the check is not traceable)."""
-    if inplace and not (torch.is_grad_enabled() and x.requires_grad):
-        return x.mul_(gate)
-    return x * gate
+    """x * gate, in place when `_may_overwrite` (a leaf for FX: the check is not traceable)."""
+    return x.mul_(gate) if _may_overwrite(x, inplace) else x * gate
 
 
-@register_notrace_function  # for timm's FX helpers wherever it is called
 def rescale_add(x: torch.Tensor, gate: torch.Tensor, shortcut: torch.Tensor, inplace: bool) -> torch.Tensor:
-    """shortcut + x * gate, a gated residual sum in one pass over the map (`addcmul`), written into `x` when allowed
-    and no gradient is recorded (a leaf for FX, like `_rescale`)."""
-    if inplace and not (torch.is_grad_enabled() and x.requires_grad):
+    """shortcut + x * gate, a gated residual sum in one pass over the map (`addcmul`), written into `x` when
+    `_may_overwrite`. FX callers keep it as one call with `torch.fx.wrap("rescale_add")` in their own module."""
+    if _may_overwrite(x, inplace):
         return torch.addcmul(shortcut, x, gate, out=x)
     return torch.addcmul(shortcut, x, gate)
 
 
 torch.fx.wrap("_rescale")
-torch.fx.wrap("rescale_add")
 
 
 class SqueezeReasoningGate(nn.Module):
