@@ -5,6 +5,7 @@ own where SRBottleneck folds it into the residual sum).
 
 Within a workload (models at one input size) every (model, path) pair runs once per round and rounds are
 interleaved, so noise from other processes on a shared machine hits all of them alike; latencies are medians.
+A round runs path by path, every model in turn, so the two forwards a ratio pairs run moments apart.
 Usage: python bench/export.py [--quick] [--rounds N] [--threads T] [--paths ...] [--output FILE]
 """
 from __future__ import annotations
@@ -106,13 +107,16 @@ def _make(path: str, name: str, model: torch.nn.Module, model_cl: torch.nn.Modul
 def run_workload(names, size, batch: int, paths, rounds: int, threads: int, clock) -> Dict[tuple, list]:
     """Seconds per forward of every (model, path), one sample per interleaved round."""
     x = torch.randn(batch, 3, *size)
-    calls = {}
+    made = {}
     for name in names:
         torch.manual_seed(0)  # the same weights in every workload, as in the model's one ONNX export
         registered, kwargs = VARIANTS.get(name, (name, {}))
         model = timm.create_model(registered, **kwargs).eval()
         model_cl = copy.deepcopy(model).to(memory_format=torch.channels_last)
-        calls.update({(name, path): _make(path, name, model, model_cl, x, threads) for path in paths})
+        made.update({(name, path): _make(path, name, model, model_cl, x, threads) for path in paths})
+    # path by path, the models one after another: the two calls of a gate-cost ratio run moments apart
+    calls = {(name, path): made[(name, path)] for path in paths for name in names}
+    del made
     with torch.no_grad():
         for call in calls.values():  # compile / first-run costs stay out of the timed rounds
             call()

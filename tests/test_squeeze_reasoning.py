@@ -1,4 +1,5 @@
 """The SR module (Section III-B): every Table III variant, the Table IV budget, and its error messages."""
+import copy
 import itertools
 
 import pytest
@@ -157,6 +158,11 @@ def test_gate_is_eq5_on_the_global_average_in_every_dtype_path():
         out = gate(x.bfloat16())
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), reference, atol=0.05, rtol=0.02)
+    # no autocast: a bf16 map with the float32 gate is cast in and out; a bf16 gate runs on it as it is
+    for module in (gate, copy.deepcopy(gate).bfloat16()):
+        out = module(x.bfloat16())
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), reference, atol=0.05, rtol=0.02)
 
 
 def test_sr_module_exports():

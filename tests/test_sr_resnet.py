@@ -4,6 +4,7 @@ from functools import partial
 import pytest
 import timm
 import torch
+from timm.layers import GroupNorm
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 import sr_models  # noqa: F401  (registers the models)
@@ -37,16 +38,26 @@ def test_every_block_has_the_gate():
     assert "layer4.2.se.reasoning.adjacency.weight" in model.state_dict()
 
 
-@pytest.mark.parametrize("name, block, layers", [("sr_resnet18", BasicBlock, (2, 2, 2, 2)),
-                                                  ("sr_resnet50", Bottleneck, (3, 4, 6, 3))])
-def test_blocks_compute_timms_blocks_with_the_gate_as_attention(name, block, layers):
+@pytest.mark.parametrize("name, block, layers, norm_layer", [
+    ("sr_resnet18", BasicBlock, (2, 2, 2, 2), torch.nn.BatchNorm2d),
+    ("sr_resnet50", Bottleneck, (3, 4, 6, 3), torch.nn.BatchNorm2d),
+    ("sr_resnet50", Bottleneck, (3, 4, 6, 3), partial(GroupNorm, num_groups=8)),
+])
+def test_blocks_compute_timms_blocks_with_the_gate_as_attention(name, block, layers, norm_layer):
     """The rescale inside the residual sum is timm's block with `attn_layer=SqueezeReasoningGate`: eval without
-    autograd (the fused in-place path), with autograd, in training with stochastic depth, and in bf16 channels_last."""
+    autograd (the fused in-place path), with autograd, in training with stochastic depth, and in bf16 channels_last;
+    in eval, bottlenecks of stages 1-2 with BatchNorm pool the gate's input before conv3, the others after bn3."""
     torch.manual_seed(0)
-    model = timm.create_model(name, num_classes=10, drop_path_rate=0.2)
-    timm_blocks = ResNet(block=block, layers=layers, num_classes=10, drop_path_rate=0.2,
-                         block_args=dict(attn_layer=partial(SqueezeReasoningGate, inplace=True)))
+    args = dict(num_classes=10, drop_path_rate=0.2, norm_layer=norm_layer, zero_init_last=False)  # a live branch
+    model = timm.create_model(name, **args)
+    with torch.no_grad():  # running statistics that are not the identity
+        model(torch.randn(4, 3, 64, 64))
+    timm_blocks = ResNet(block=block, layers=layers, block_args=dict(attn_layer=partial(SqueezeReasoningGate,
+                                                                                         inplace=True)), **args)
     timm_blocks.load_state_dict(model.state_dict())
+    pooled_before_conv3 = [getattr(b, "pool_before_conv3", False) for b in model.modules() if hasattr(b, "se")]
+    bottleneck_bn = block is Bottleneck and norm_layer is torch.nn.BatchNorm2d
+    assert pooled_before_conv3 == [bottleneck_bn] * sum(layers[:2]) + [False] * sum(layers[2:])
     x = torch.randn(2, 3, 64, 64)
     for train, grad in ((False, False), (False, True), (True, True)):
         outputs = []

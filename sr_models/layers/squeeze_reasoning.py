@@ -346,6 +346,13 @@ def create_squeeze_reasoning(in_channels: int, sr_preset: Optional[str] = None, 
     return SqueezeReasoning.from_preset(sr_preset, in_channels, **kwargs)
 
 
+def runs_as_is(t: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Whether small ops on `t` may skip casts and the autocast switch: `t` is in `dtype` and CPU autocast is off
+    (inside a network each op costs ~10 us). False on an FX trace's Proxy, whose dtype is not known. Call it under
+    `if not torch.jit.is_scripting()`: TorchScript only knows is_autocast_enabled's deprecated name."""
+    return not isinstance(t, torch.fx.Proxy) and t.dtype == dtype and not torch.is_autocast_enabled("cpu")
+
+
 def _may_overwrite(x: torch.Tensor, inplace: bool) -> bool:
     """Whether a gate may write its result into `x`: allowed, and no gradient recorded (autograd needs `x`)."""
     return inplace and not (torch.is_grad_enabled() and x.requires_grad)
@@ -387,25 +394,30 @@ class SqueezeReasoningGate(nn.Module):
         self.reasoning = GraphReasoning(num_nodes, channels // num_nodes, norm=False, act=False, device=device, dtype=dtype)
 
     def _gate(self, pooled: torch.Tensor, scale: float) -> torch.Tensor:
-        """sigmoid(W_g ((I - A_g) G) + b) for G = scale * pooled as K x d nodes: Eq. 5 of `self.reasoning` in
-        three ops (on a 1 x C vector each op's call costs more than its arithmetic)."""
+        """sigmoid(W_g ((I - A_g) G) + b) as (N, C, 1, 1) for G = scale * pooled as K x d nodes: Eq. 5 of
+        `self.reasoning` in three ops (on a 1 x C vector each op's call costs more than its arithmetic)."""
         reasoning = self.reasoning
-        pooled = pooled.to(reasoning.state.weight.dtype)
         n = pooled.shape[0]
         nodes = pooled.view(n, reasoning.num_nodes, reasoning.node_dim)
         adjacency = reasoning.adjacency.weight.expand(n, reasoning.num_nodes, reasoning.num_nodes)
         mixed = torch.baddbmm(nodes, adjacency, nodes, beta=scale, alpha=-scale)  # scale * (G - A_g G)
-        return F.linear(mixed, reasoning.state.weight, reasoning.state.bias).view(n, self.channels).sigmoid_()
+        return F.linear(mixed, reasoning.state.weight, reasoning.state.bias).view(n, self.channels, 1, 1).sigmoid_()
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The gate sigmoid(Eq. 5 on GAP(x)) as an (N, C, 1, 1) tensor in x's dtype: what `forward` multiplies x by."""
         # GAP as a sum (in bf16 3x faster than `mean`, which upcasts the map), its 1 / HW applied on the nodes
-        pooled = x.sum((2, 3))
-        scale = 1.0 / (x.shape[2] * x.shape[3])
-        with torch.autocast("cpu", enabled=False):  # K x d nodes: cheaper in the weights' dtype than in bf16
-            gate = self._gate(pooled, scale)
-        # bf16 x * fp32 gate would run a slow mixed-dtype kernel; `view` is one op where `[:, :, None, None]` is three
-        return gate.to(x.dtype).view(x.shape[0], x.shape[1], 1, 1)
+        return self.weights_from_pooled(x.sum((2, 3)), 1.0 / (x.shape[2] * x.shape[3]))
+
+    def weights_from_pooled(self, pooled: torch.Tensor, scale: float) -> torch.Tensor:
+        """The gate on G = scale * pooled, for pooled (N, C) the map summed (scale = 1 / HW) or averaged (scale = 1)
+        over H x W, as (N, C, 1, 1) in pooled's dtype."""
+        dtype = self.reasoning.state.weight.dtype
+        if not torch.jit.is_scripting():  # (a nested `if`: TorchScript skips only this form)
+            if runs_as_is(pooled, dtype):
+                return self._gate(pooled, scale)
+        with torch.autocast("cpu", enabled=False):  # K x d nodes: tiny bf16 matmuls are ~6x slower than fp32 ones
+            gate = self._gate(pooled.to(dtype), scale)
+        return gate.to(pooled.dtype)  # bf16 x * fp32 gate would run a slow mixed-dtype kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _rescale(x, self.weights(x), self.inplace)
