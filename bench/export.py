@@ -116,7 +116,6 @@ def run_workload(names, size, batch: int, paths, rounds: int, threads: int, cloc
         made.update({(name, path): _make(path, name, model, model_cl, x, threads) for path in paths})
     # path by path, the models one after another: the two calls of a gate-cost ratio run moments apart
     calls = {(name, path): made[(name, path)] for path in paths for name in names}
-    del made
     with torch.no_grad():
         for call in calls.values():  # compile / first-run costs stay out of the timed rounds
             call()
