@@ -5,7 +5,8 @@ own where SRBottleneck folds it into the residual sum).
 
 Within a workload (models at one input size) every (model, path) pair runs once per round and rounds are
 interleaved, so noise from other processes on a shared machine hits all of them alike; latencies are medians.
-A round runs path by path, every model in turn, so the two forwards a ratio pairs run moments apart.
+A round runs path by path, every model in turn, so the two forwards a ratio pairs run moments apart, in an order
+rotated by one model each round (in a fixed order the first model of each path ran measurably slower).
 Usage: python bench/export.py [--quick] [--rounds N] [--threads T] [--paths ...] [--output FILE]
 """
 from __future__ import annotations
@@ -119,7 +120,7 @@ def run_workload(names, size, batch: int, paths, rounds: int, threads: int, cloc
     with torch.no_grad():
         for call in calls.values():  # compile / first-run costs stay out of the timed rounds
             call()
-    times = interleaved_times(calls, rounds, warmup=1, clock=clock)
+    times = interleaved_times(calls, rounds, warmup=1, clock=clock, group_size=len(names))  # no model always first
     del calls
     gc.collect()
     return times
@@ -172,7 +173,8 @@ def main() -> None:
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     lines = [f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()} "
              f"({', '.join(isa) or 'ISA unknown'}; bf16 native: {bf16_is_native()}); {args.rounds} (classifiers) / "
-             f"{args.seg_rounds} (segmenters) interleaved rounds per workload after a warm-up; "
+             f"{args.seg_rounds} (segmenters) interleaved rounds per workload (model order rotated each round) "
+             f"after a warm-up; "
              f"{'CPU time of this process' if args.clock == 'cpu' else 'wall time'} per forward = median; "
              f"ratio = fp32 eager / path (higher is faster)"
              + ("" if bf16_is_native() or any(p.startswith("bf16") for p in args.paths)

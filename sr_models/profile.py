@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -78,24 +78,34 @@ def peak_memory_mib(
 
 
 @torch.no_grad()
-def interleaved_times(calls: dict, rounds: int, warmup: int = 1, clock=None) -> Dict[str, list]:
+def interleaved_times(calls: dict, rounds: int, warmup: int = 1, clock=None,
+                      group_size: Optional[int] = None) -> Dict[str, list]:
     """Seconds of each zero-argument callable in `calls`, one sample per round, timed in interleaved rounds.
 
     Each round runs every callable once, so machine noise (other processes, frequency changes) hits all of them
     alike and their ratios stay meaningful on a shared machine; sample i of every callable comes from round i, so
-    ratios can be taken round by round. `clock` defaults to wall time (`time.perf_counter`); `time.process_time`
-    counts only this process's CPU time (robust on a crowded machine).
+    ratios can be taken round by round. Round i runs them rotated by i (with `group_size`, `calls` is a sequence of
+    groups of that many callables, each rotated alone): a callable that always ran first would carry that
+    position's cost (measured: ~4 % for resnet50 first after another path's models), which rotation spreads over
+    all of them. `clock` defaults to
+    wall time (`time.perf_counter`); `time.process_time` counts only this process's CPU time (robust on a crowded
+    machine).
     """
     import time
 
     clock = clock or time.perf_counter
+    names = list(calls)
+    size = group_size or len(names)
+    groups = [names[i:i + size] for i in range(0, len(names), size)]
     times = {name: [] for name in calls}
     for round_ in range(warmup + rounds):
-        for name, call in calls.items():
-            start = clock()
-            call()
-            if round_ >= warmup:
-                times[name].append(clock() - start)
+        for group in groups:
+            shift = round_ % len(group)
+            for name in group[shift:] + group[:shift]:
+                start = clock()
+                calls[name]()
+                if round_ >= warmup:
+                    times[name].append(clock() - start)
     return times
 
 

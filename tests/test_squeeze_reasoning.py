@@ -173,6 +173,17 @@ def test_sr_module_exports():
     torch.testing.assert_close(program.module()(x), module(x))
 
 
+def test_gate_linear_map_is_eq5_as_one_matrix():
+    torch.manual_seed(0)
+    gate = SqueezeReasoningGate(64, num_nodes=8)
+    torch.nn.init.normal_(gate.reasoning.adjacency.weight, std=0.3)
+    torch.nn.init.normal_(gate.reasoning.state.bias)
+    pooled = torch.randn(3, 64)
+    m, b = gate.linear_map()
+    assert m.shape == (64, 64)
+    torch.testing.assert_close(torch.sigmoid(pooled @ m.T + b), gate.weights_from_pooled(pooled, 1.0).flatten(1))
+
+
 def test_inplace_gate_matches_and_only_mutates_without_autograd():
     torch.manual_seed(0)
     gate = SqueezeReasoningGate(64, inplace=True)

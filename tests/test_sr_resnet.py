@@ -73,6 +73,44 @@ def test_blocks_compute_timms_blocks_with_the_gate_as_attention(name, block, lay
     torch.testing.assert_close(fused, composed, rtol=0.02, atol=0.05)
 
 
+def test_inference_gate_map_follows_every_weight_change():
+    """Eval without autograd takes the gate from the cached conv3 + bn3 + Eq. 5 map; with autograd the blocks compose
+    the modules. Both must agree after every way weights change: in place, through load_state_dict, replaced by
+    a dtype change; and on a model made under torch.inference_mode (whose tensors keep no version)."""
+    torch.manual_seed(0)
+    model = timm.create_model("sr_resnet50", num_classes=10, zero_init_last=False)
+    with torch.no_grad():
+        model(torch.randn(4, 3, 64, 64))  # running statistics that are not the identity
+    model.eval()
+    block, x = model.layer2[1], torch.randn(2, 3, 64, 64)
+
+    def assert_paths_agree(dtype=torch.float32):
+        with torch.no_grad():
+            cached = model(x.to(dtype))
+        torch.testing.assert_close(cached, model(x.to(dtype)).detach())
+
+    assert_paths_agree()
+    assert block.conv3_gate_map()[0] is block.conv3_gate_map()[0]  # made once, reused
+    with torch.no_grad():
+        block.conv3.weight.mul_(1.5)
+        block.bn3.running_var.mul_(2.0)
+        block.se.reasoning.adjacency.weight.add_(0.1)
+    assert_paths_agree()
+    other = timm.create_model("sr_resnet50", num_classes=10, zero_init_last=False)
+    with torch.no_grad():
+        other(torch.randn(4, 3, 64, 64))
+    model.load_state_dict(other.state_dict())
+    assert_paths_agree()
+    model.double()
+    assert block.conv3_gate_map()[0].dtype == torch.float64
+    assert_paths_agree(torch.float64)
+    with torch.inference_mode():
+        made_in_inference = timm.create_model("sr_resnet50", num_classes=10, zero_init_last=False).eval()
+        made_in_inference.load_state_dict(other.state_dict())
+        assert made_in_inference.layer2[1].conv3_gate_map() is None
+        torch.testing.assert_close(made_in_inference(x), model.float()(x))
+
+
 @pytest.mark.parametrize("name, attn_layer, built", [("sr_resnet50", "se", "SEModule"), ("sr_resnet18", None, "NoneType")])
 def test_another_attention_layer_in_sr_blocks_fails_in_one_line(name, attn_layer, built):
     with pytest.raises(TypeError, match=f"applies an SR gate in its residual sum, but its attn_layer built {built}; "

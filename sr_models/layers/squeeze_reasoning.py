@@ -403,6 +403,16 @@ class SqueezeReasoningGate(nn.Module):
         mixed = torch.baddbmm(nodes, adjacency, nodes, beta=scale, alpha=-scale)  # scale * (G - A_g G)
         return F.linear(mixed, reasoning.state.weight, reasoning.state.bias).view(n, self.channels, 1, 1).sigmoid_()
 
+    def linear_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, b) with Eq. 5's pre-sigmoid output = M G + b for the averaged (N, C) vector G: the node mixing
+        (I - A_g) and the state transform W_g as one (C x C) matrix, M = (I - A_g) ⊗ W_g, and b = W_g's bias on every
+        node (nodes are contiguous channel blocks)."""
+        reasoning = self.reasoning
+        adjacency = reasoning.adjacency.weight
+        identity = torch.eye(reasoning.num_nodes, dtype=adjacency.dtype, device=adjacency.device)
+        state = reasoning.state
+        return torch.kron(identity - adjacency, state.weight), state.bias.repeat(reasoning.num_nodes)
+
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The gate sigmoid(Eq. 5 on GAP(x)) as an (N, C, 1, 1) tensor in x's dtype: what `forward` multiplies x by."""
         # GAP as a sum (in bf16 3x faster than `mean`, which upcasts the map), its 1 / HW applied on the nodes

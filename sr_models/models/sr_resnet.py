@@ -5,8 +5,9 @@ are timm's, with two changes of schedule: the gate's rescale runs inside the res
 over the map where `x * g` then `+ shortcut` take two, and in eval the bottlenecks of the first two stages pool the
 gate's input before conv3 (`SRBottleneck`). Same modules, weights and math.
 """
+from contextlib import nullcontext
 from functools import partial
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -14,9 +15,10 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg, register_model
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
+from torch.nn.utils import fuse_conv_bn_weights
 
 from ..layers import SqueezeReasoningGate
-from ..layers.squeeze_reasoning import rescale_add, runs_as_is
+from ..layers.squeeze_reasoning import rescale_add
 from ._args import check_model_args
 from ._hub import PAPER_ID, generate_hub_cfgs
 from .segmentation import check_image
@@ -24,6 +26,13 @@ from .segmentation import check_image
 __all__ = ["SRResNet", "SRBasicBlock", "SRBottleneck"]
 
 torch.fx.wrap("rescale_add")  # one call in FX graphs of these blocks (fx.wrap acts on the calling module's names)
+
+
+def _plain_inference(h: torch.Tensor) -> bool:
+    """Whether `h` flows through an eager forward that records no gradient: grad mode off, not an FX Proxy, no
+    torch.compile / torch.export / jit.trace tracing. Call it under `if not torch.jit.is_scripting()`."""
+    return not (torch.is_grad_enabled() or isinstance(h, torch.fx.Proxy) or torch.compiler.is_compiling()
+                or torch.jit.is_tracing())
 
 
 class _GatedResidualSum:
@@ -59,13 +68,21 @@ class SRBottleneck(_GatedResidualSum, Bottleneck):
     average from conv3's input h: conv3 (1x1) and bn3 (running statistics) act on each position alike, so
     GAP(bn3(conv3(h))) = bn3(W_3 GAP(h)), and h has a quarter of the channels. That reads a quarter of the map for
     one (C/4 x C) matrix-vector product: less work where maps are large and conv3 small, and under torch.compile
-    bn3, the rescale, the sum and act3 become one pass as in timm's block without a gate.
+    bn3, the rescale, the sum and act3 become one pass as in timm's block without a gate. A plain inference pass
+    (eager, no gradient) takes the gate's logits from GAP(h) in one product with `conv3_gate_map`.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.pool_before_conv3 = (self.conv3.in_channels < self.conv3.out_channels <= 512
                                   and type(self.bn3) is nn.BatchNorm2d and self.bn3.track_running_stats)
+        self._gate_map: Optional[tuple] = None  # (tensors it was made from, their versions, P^T, c)
+
+    def train(self, mode: bool = True) -> "SRBottleneck":
+        super().train(mode)
+        if self.pool_before_conv3 and not mode:
+            self.conv3_gate_map()  # made here, not in the first forward a benchmark or FLOP counter sees
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -82,8 +99,13 @@ class SRBottleneck(_GatedResidualSum, Bottleneck):
     def _gate_from_conv3_input(self, h: torch.Tensor) -> torch.Tensor:
         """The gate of bn3(conv3(h)) from h, in h's dtype; its vectors in the weights' dtype, outside autocast."""
         if not torch.jit.is_scripting():
-            if runs_as_is(h, self.conv3.weight.dtype):
-                return self.se.weights_from_pooled(self._pooled_after_bn3(h), 1.0)
+            gate_map = self.conv3_gate_map() if _plain_inference(h) else None
+            if gate_map is not None:
+                weight_t, bias = gate_map
+                pooled = h.sum((2, 3)).to(weight_t.dtype)
+                with torch.autocast("cpu", enabled=False) if torch.is_autocast_enabled("cpu") else nullcontext():
+                    logits = torch.addmm(bias, pooled, weight_t, alpha=1.0 / (h.shape[2] * h.shape[3]))
+                return logits.sigmoid_().to(h.dtype).view(h.shape[0], -1, 1, 1)
         with torch.autocast("cpu", enabled=False):  # a matrix-vector product: bf16 would be slower, not faster
             gate = self.se.weights_from_pooled(self._pooled_after_bn3(h), 1.0)
         return gate.to(h.dtype)
@@ -94,6 +116,30 @@ class SRBottleneck(_GatedResidualSum, Bottleneck):
         mean = F.linear(h.sum((2, 3)).to(weight.dtype), weight.view(weight.shape[0], weight.shape[1]))
         n, c = mean.shape[0], mean.shape[1]
         return self.bn3(mean.mul_(1.0 / (h.shape[2] * h.shape[3])).view(n, c, 1, 1)).view(n, c)
+
+    def conv3_gate_map(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """(P^T, c) with the gate's pre-sigmoid output = GAP(h) P^T + c: conv3, bn3 and Eq. 5 composed,
+        P = M W_3' and c = M b_3' + b for (W_3', b_3') conv3 with bn3 folded in (running statistics) and (M, b) the
+        gate's `linear_map`. Made again when one of the tensors it comes from is replaced or changed in place (its
+        `_version`); None if one was made under torch.inference_mode, which keeps no version."""
+        bn = self.bn3
+        sources = [self.conv3.weight, bn.running_mean, bn.running_var, *self.se.parameters()]
+        if bn.affine:
+            sources += [bn.weight, bn.bias]
+        if any(t.is_inference() for t in sources):
+            return None
+        versions = [(t.data_ptr(), t._version) for t in sources] + [bn.eps]
+        if self._gate_map is None or self._gate_map[1] != versions:
+            device = self.conv3.weight.device.type
+            with torch.no_grad(), (torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device)
+                                   else nullcontext()):  # in the weights' dtype, even if made inside autocast
+                m, b = self.se.linear_map()
+                weight, bias = fuse_conv_bn_weights(self.conv3.weight, None, bn.running_mean, bn.running_var, bn.eps,
+                                                    bn.weight, bn.bias)  # bn3(conv3(h)) = conv(h, weight, bias)
+                weight = weight.view(self.conv3.out_channels, self.conv3.in_channels)
+                # the detached sources keep their storage (and so their data_ptr) from being reused while cached
+                self._gate_map = ([t.detach() for t in sources], versions, (m @ weight).t(), torch.addmv(b, m, bias))
+        return self._gate_map[2], self._gate_map[3]
 
 
 class SRResNet(ResNet):
