@@ -173,9 +173,8 @@ def main() -> None:
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     lines = [f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()} "
              f"({', '.join(isa) or 'ISA unknown'}; bf16 native: {bf16_is_native()}); {args.rounds} (classifiers) / "
-             f"{args.seg_rounds} (segmenters) interleaved rounds per workload (model order rotated each round) "
-             f"after a warm-up; "
-             f"{'CPU time of this process' if args.clock == 'cpu' else 'wall time'} per forward = median; "
+             f"{args.seg_rounds} (segmenters) interleaved rounds per workload (model order rotated each round) after "
+             f"a warm-up; {'CPU time of this process' if args.clock == 'cpu' else 'wall time'} per forward = median; "
              f"ratio = fp32 eager / path (higher is faster)"
              + ("" if bf16_is_native() or any(p.startswith("bf16") for p in args.paths)
                 else "; bf16 paths left out: this CPU emulates bf16"), ""]
