@@ -86,13 +86,15 @@ def interleaved_times(calls: dict, rounds: int, warmup: int = 1, clock=None,
     alike and their ratios stay meaningful on a shared machine; sample i of every callable comes from round i, so
     ratios can be taken round by round. Round i runs them rotated by i (with `group_size`, `calls` is a sequence of
     groups of that many callables, each rotated alone): a callable that always ran first would carry that
-    position's cost (measured: ~4 % for resnet50 first after another path's models), which rotation spreads over
+    position's cost (measured: 2-5 % for resnet50 first after another path's models), which rotation spreads over
     all of them. `clock` defaults to wall time (`time.perf_counter`); `time.process_time` counts only this
     process's CPU time (robust on a crowded machine).
     """
     import time
 
     clock = clock or time.perf_counter
+    if group_size is not None and group_size < 1:
+        raise ValueError(f"interleaved_times: group_size={group_size} must be a positive number of callables")
     names = list(calls)
     size = group_size or max(len(names), 1)
     groups = [names[i:i + size] for i in range(0, len(names), size)]

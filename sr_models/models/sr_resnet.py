@@ -122,13 +122,14 @@ class SRBottleneck(_GatedResidualSum, Bottleneck):
         P = M W_3' and c = M b_3' + b for (W_3', b_3') conv3 with bn3 folded in (running statistics) and (M, b) the
         gate's `linear_map`. Made again when one of the tensors it comes from is replaced or changed in place (its
         `_version`); None if one was made under torch.inference_mode, which keeps no version."""
-        bn = self.bn3
-        sources = [self.conv3.weight, bn.running_mean, bn.running_var, *self.se.parameters()]
-        if bn.affine:
-            sources += [bn.weight, bn.bias]
-        if any(t.is_inference() for t in sources):
+        bn, reasoning = self.bn3, self.se.reasoning
+        sources = [t for t in (self.conv3.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                               reasoning.adjacency.weight, reasoning.state.weight, reasoning.state.bias)
+                   if t is not None]  # bn3's affine pair is None without affine
+        try:  # ~10 us in every inference forward: attribute reads, no module traversal
+            versions = [(t.data_ptr(), t._version) for t in sources] + [bn.eps]
+        except RuntimeError:  # "Inference tensors do not track version counter"
             return None
-        versions = [(t.data_ptr(), t._version) for t in sources] + [bn.eps]
         if self._gate_map is None or self._gate_map[1] != versions:
             device = self.conv3.weight.device.type
             with torch.no_grad(), (torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device)
