@@ -31,6 +31,7 @@ bench: $(STAMP)
 		--output bench/results/export_segmenters.md
 	$(PY) bench/gate.py --output bench/results/gate.md
 	$(PY) bench/gate.py --bf16 --output bench/results/gate_bf16.md
+	$(PY) bench/gate_in_network.py --output bench/results/gate_in_network.md
 	$(PY) bench/export_parity.py --output bench/results/export_parity.md
 	$(PY) bench/import_time.py --output bench/results/import_time.md
 
