@@ -111,6 +111,15 @@ def test_inference_gate_map_follows_every_weight_change():
         torch.testing.assert_close(made_in_inference(x), model.float()(x))
 
 
+def test_an_empty_batch_gives_empty_logits_as_in_resnet50():
+    """An empty batch (N = 0, e.g. the last shard of a split) runs as in timm's resnet50, in eval on the cached gate map
+    and with autograd on the composed gate."""
+    model, x = timm.create_model("sr_resnet50", num_classes=7).eval(), torch.randn(0, 3, 64, 64)
+    with torch.no_grad():
+        assert model(x).shape == (0, 7)
+    assert model(x).shape == (0, 7)
+
+
 @pytest.mark.parametrize("name, attn_layer, built", [("sr_resnet50", "se", "SEModule"), ("sr_resnet18", None, "NoneType")])
 def test_another_attention_layer_in_sr_blocks_fails_in_one_line(name, attn_layer, built):
     with pytest.raises(TypeError, match=f"applies an SR gate in its residual sum, but its attn_layer built {built}; "

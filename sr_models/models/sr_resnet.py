@@ -105,7 +105,7 @@ class SRBottleneck(_GatedResidualSum, Bottleneck):
                 pooled = h.sum((2, 3)).to(weight_t.dtype)
                 with torch.autocast("cpu", enabled=False) if torch.is_autocast_enabled("cpu") else nullcontext():
                     logits = torch.addmm(bias, pooled, weight_t, alpha=1.0 / (h.shape[2] * h.shape[3]))
-                return logits.sigmoid_().to(h.dtype).view(h.shape[0], -1, 1, 1)
+                return logits.sigmoid_().to(h.dtype).view(h.shape[0], bias.shape[0], 1, 1)  # N may be 0
         with torch.autocast("cpu", enabled=False):  # a matrix-vector product: bf16 would be slower, not faster
             gate = self.se.weights_from_pooled(self._pooled_after_bn3(h), 1.0)
         return gate.to(h.dtype)
