@@ -54,15 +54,24 @@ class FixedGateBottleneck(SRBottleneck):
         return self.se.weights(h)
 
 
+def fixed_gate_sr_resnet50(pooled: bool) -> torch.nn.Module:
+    gate = partial(FixedGate, pooled=pooled, inplace=True)
+    return timm.create_model("sr_resnet50", block=FixedGateBottleneck, block_args=dict(attn_layer=gate))
+
+
+# label -> model factory; resnet50 twice: how far from 1.000 noise alone puts a ratio
+MODELS = {
+    "resnet50": partial(timm.create_model, "resnet50"),
+    "constant gate": partial(fixed_gate_sr_resnet50, pooled=False),
+    "constant gate + pooled sums": partial(fixed_gate_sr_resnet50, pooled=True),
+    "sr_resnet50": partial(timm.create_model, "sr_resnet50"),
+    "resnet50 again": partial(timm.create_model, "resnet50"),
+}
+
+
 def build(label: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    if label.startswith("constant gate"):
-        gate = partial(FixedGate, pooled=label.endswith("sums"), inplace=True)
-        return timm.create_model("sr_resnet50", block=FixedGateBottleneck, block_args=dict(attn_layer=gate)).eval()
-    return timm.create_model(label.replace(" again", "")).eval()
-
-
-MODELS = ("resnet50", "constant gate", "constant gate + pooled sums", "sr_resnet50", "resnet50 again")
+    torch.manual_seed(0)  # the same weights in every model that shares them
+    return MODELS[label]().eval()
 
 
 def _call(model: torch.nn.Module, x: torch.Tensor, path: str):
@@ -87,7 +96,7 @@ def measure(batch: int, paths, rounds: int, clock) -> list:
             call()
         times = interleaved_times(calls, rounds, warmup=1, clock=clock, group_size=len(MODELS))
     rows = []
-    for label in MODELS[1:]:
+    for label in list(MODELS)[1:]:
         ratios = [statistics.median(a / b for a, b in zip(times[(label, p)], times[("resnet50", p)])) for p in paths]
         rows.append(f"| {label} | {batch} | " + " | ".join(f"{r:.3f}" for r in ratios) + " |")
     plain = [statistics.median(times[("resnet50", p)]) * 1e3 for p in paths]
@@ -103,6 +112,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds {args.rounds}: at least one round is needed")
+    if min(args.batch_sizes) < 1:
+        parser.error(f"--batch-sizes {' '.join(map(str, args.batch_sizes))}: every batch size must be at least 1")
     if args.output and not args.output.parent.is_dir():
         parser.error(f"--output {args.output}: no folder {args.output.parent} to write it in")
     paths = [p for p in PATHS if bf16_is_native() or not p.startswith("bf16")]
